@@ -1,0 +1,22 @@
+"""course: convolutional neural networks taught with Keras 3 / TensorFlow.
+
+``import course`` registers the custom layers, so saved ``.keras`` models load.
+"""
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
+
+from course import config, data  # noqa: E402
+from course import layers, losses  # noqa: E402,F401  (registers custom objects)
+
+__version__ = "0.1.0"
+__all__ = ["config", "data", "layers", "losses", "models", "training"]
+
+
+def __getattr__(name):  # lazy: models/training import TensorFlow-heavy code on first use
+    import importlib
+
+    if name in {"models", "training", "analysis", "visualize", "grading", "preprocessing",
+                "exercises"}:
+        return importlib.import_module(f"course.{name}")
+    raise AttributeError(f"module 'course' has no attribute {name!r}")

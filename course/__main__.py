@@ -1,0 +1,114 @@
+"""The command line: ``python -m course --help``.
+
+Each subcommand is added by a function ``add_X(subparsers)`` listed in ``COMMANDS``; it sets
+``func`` to a callable taking the parsed arguments and returning an exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from course.exercises import add_exercises
+
+
+def add_models(sub):
+    p = sub.add_parser("models", help="list the registered models")
+    p.set_defaults(func=_models)
+
+
+def _models(args) -> int:
+    from course import models
+
+    for name in models.names():
+        e = models.entry(name)
+        print(f"{name:<24} {e.summary}")
+    return 0
+
+
+def add_train(sub):
+    p = sub.add_parser(
+        "train", help="train a registered model and save model.keras, metrics.json, history.png",
+        description="Train MODEL with its registered recipe; resumes if OUT holds an "
+                    "interrupted run. Set COURSE_FAST=1 for a quick smoke run.")
+    p.add_argument("model", help="a name from `python -m course models`")
+    p.add_argument("--data", default=None,
+                   help="mnist, cifar10 or cifar100 (default: the model's recipe)")
+    p.add_argument("--epochs", type=int, default=None, help="default: the model's recipe")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the model's recipe")
+    p.add_argument("--out", default=None, help="output folder (default: runs/MODEL-DATA)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fast", action="store_true", help="same as COURSE_FAST=1")
+    p.set_defaults(func=_train)
+
+
+def _train(args) -> int:
+    from course import data, models, training
+
+    models.entry(args.model)  # fail early, with the list of names, on a typo
+    recipe = models.recipe(args.model)
+    data_name = args.data or recipe.data
+    data.spec(data_name)
+    out = args.out or f"runs/{args.model}-{data_name}"
+    result = training.train(args.model, data_name, epochs=args.epochs,
+                            batch_size=args.batch_size, out=out, seed=args.seed,
+                            fast=True if args.fast else None)
+    m = result.metrics
+    print(f"test_accuracy={m['test_accuracy']:.4f} wall_time_s={m['wall_time_s']} "
+          f"epochs={m['epochs']} out={out}")
+    return 0
+
+
+def add_data(sub):
+    p = sub.add_parser("data", help="load a data set and report where it came from")
+    p.add_argument("name", help="mnist, cifar10 or cifar100")
+    p.set_defaults(func=_data)
+
+
+def _data(args) -> int:
+    import numpy as np
+
+    from course import data
+
+    (x_train, y_train), (x_test, y_test) = data.load(args.name, fast=False)
+    print(f"{args.name}: x_train {x_train.shape} {x_train.dtype}, x_test {x_test.shape}; "
+          f"{len(np.unique(y_train))} classes; train pixel mean {x_train.mean() / 255:.4f}; "
+          f"from {data.SOURCES_USED[args.name]}")
+    return 0
+
+
+COMMANDS = [add_models, add_train, add_data, add_exercises]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m course",
+        description="CNN course toolkit: list and train models, inspect data.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    from course.data import DatasetCorruptedError, DatasetNotFoundError, UnknownDatasetError
+    from course.models import UnknownModelError
+
+    try:
+        return args.func(args)
+    except (UnknownModelError, UnknownDatasetError, DatasetNotFoundError,
+            DatasetCorruptedError) as err:
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume from the last epoch",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

