@@ -9,6 +9,7 @@ import os
 
 FAST_ENV = "COURSE_FAST"
 DATA_DIR_ENV = "COURSE_DATA_DIR"
+OFFLINE_ENV = "COURSE_OFFLINE"
 
 #: Sizes of the subsets that fast mode uses instead of the full data sets.
 FAST_TRAIN_SIZE = 2048
@@ -20,6 +21,11 @@ FAST_EPOCHS = 1
 def is_fast() -> bool:
     """True when ``COURSE_FAST`` is set to a true value (1, true, yes, on)."""
     return os.environ.get(FAST_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_offline() -> bool:
+    """True when ``COURSE_OFFLINE`` is set: data sets are never downloaded."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def pick(full, fast):

@@ -348,6 +348,9 @@ def host_reachable(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
 
 def _from_download(name, label_mode, tried):
     s = spec(name)
+    if config.is_offline():
+        tried.append(f"download (skipped: {config.OFFLINE_ENV}=1)")
+        return None
     if not host_reachable(s.origin):
         tried.append(f"download from {urlparse(s.origin).hostname} (no network)")
         return None

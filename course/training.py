@@ -146,7 +146,7 @@ def fit(model, train_ds, epochs: int, validation_data=None, out=None, callbacks=
             keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         ]
     result = model.fit(train_ds, epochs=epochs, validation_data=validation_data,
-                       callbacks=callbacks, verbose=verbose)
+                       callbacks=callbacks, verbose=verbose, shuffle=False)
     if out is None:
         return dict(result.history)
     history = read_history_csv(out / "history.csv")
@@ -203,6 +203,32 @@ def evaluate_accuracy(model, x, y, batch_size: int = 256, tta_flip: bool = False
     return float(np.mean(np.argmax(scores, axis=-1) == np.asarray(y).reshape(-1)))
 
 
+def precise_batch_norm(model, dataset, batches: int = 50) -> int:
+    """Re-estimate every BatchNormalization layer's moving statistics on training batches.
+
+    The moving averages lag behind weights that change quickly (short or fast-mode runs), so
+    inference can be far worse than training. This replaces them with the plain average of
+    ``batches`` batch statistics under the final weights ("precise BN", Wu & Johnson 2021,
+    *Rethinking "Batch" in BatchNorm*). Returns the number of batches used.
+    """
+    bn_layers = [layer for layer in model._flatten_layers()
+                 if isinstance(layer, keras.layers.BatchNormalization)]
+    if not bn_layers:
+        return 0
+    momenta = [layer.momentum for layer in bn_layers]
+    used = 0
+    try:
+        for images, *_ in dataset.take(batches):
+            for layer in bn_layers:  # momentum i/(i+1): a running mean of the batch statistics
+                layer.momentum = used / (used + 1)
+            model(images, training=True)
+            used += 1
+    finally:
+        for layer, momentum in zip(bn_layers, momenta):
+            layer.momentum = momentum
+    return used
+
+
 def _augmentation(names, seed):
     if not names:
         return None
@@ -257,6 +283,8 @@ def train(model_or_name, data_name: str | None = None, epochs: int | None = None
               f"batch {recipe.batch_size}, {model.count_params():,} parameters. {mode}")
     start = time.perf_counter()
     history = fit(model, train_ds, epochs, validation_data=val_ds, out=out, verbose=verbose)
+    if recipe.precise_bn:
+        precise_batch_norm(model, train_ds)
     wall = time.perf_counter() - start
     test_accuracy = evaluate_accuracy(model, x_test, y_test, tta_flip=recipe.tta_flip)
 

@@ -276,3 +276,9 @@ def test_train_val_split_is_disjoint_and_complete():
     assert sorted(np.concatenate([x_tr, x_val])) == list(range(100))
     with pytest.raises(ValueError, match="between 0 and 1"):
         data.train_val_split(x, y, 1.5)
+
+
+def test_offline_switch_skips_the_download(offline, monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    with pytest.raises(data.DatasetNotFoundError, match="skipped: COURSE_OFFLINE=1"):
+        data.load("cifar100")

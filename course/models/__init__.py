@@ -36,6 +36,7 @@ class Recipe:
     augment: tuple = ()  # names understood by course.data.augmentation, e.g. ("flip", "crop")
     validation_split: float = 0.0
     tta_flip: bool = False
+    precise_bn: bool = True  # re-estimate batch-norm statistics after training
     extra: dict = field(default_factory=dict)
 
 

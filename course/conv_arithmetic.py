@@ -1,0 +1,54 @@
+"""The arithmetic of convolutions: output sizes, parameters, receptive fields, multiply-adds.
+
+The formulas of the lecture (and of Dumoulin & Visin 2016, "A guide to convolution arithmetic"):
+output size ``(n + 2p - k) // s + 1``; a conv layer has ``(k*k*c_in + 1) * c_out`` parameters;
+``L`` stacked ``k x k`` stride-1 convs see ``L*(k-1) + 1`` pixels.
+"""
+from __future__ import annotations
+
+
+def output_size(n: int, kernel: int, stride: int = 1, padding: int | str = 0) -> int:
+    """Spatial output size of a conv or pooling window over ``n`` pixels.
+
+    ``padding`` is a number of pixels per side, or ``"valid"`` (0) / ``"same"`` (Keras/TF:
+    output ``ceil(n / stride)``).
+    """
+    if padding == "same":
+        return -(-n // stride)
+    if padding == "valid":
+        padding = 0
+    size = (n + 2 * padding - kernel) // stride + 1
+    if size < 1:
+        raise ValueError(
+            f"A {kernel}x{kernel} window with stride {stride} and padding {padding} does not fit "
+            f"in {n} pixels. Use a smaller kernel or more padding."
+        )
+    return size
+
+
+def conv_parameters(kernel: int, c_in: int, c_out: int, bias: bool = True, groups: int = 1) -> int:
+    """Weights (+ biases) of a ``kernel x kernel`` conv from ``c_in`` to ``c_out`` channels."""
+    return kernel * kernel * (c_in // groups) * c_out + (c_out if bias else 0)
+
+
+def dense_parameters(n_in: int, n_out: int, bias: bool = True) -> int:
+    """Weights (+ biases) of a fully-connected layer."""
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def conv_multiply_adds(kernel: int, c_in: int, c_out: int, h_out: int, w_out: int) -> int:
+    """Multiply-adds of a conv layer, counted as the lecture does: C_out x H' x W' x C_in x K x K."""
+    return c_out * h_out * w_out * c_in * kernel * kernel
+
+
+def stacked_receptive_field(kernels, strides=None) -> int:
+    """Receptive field (pixels per side) of a stack of conv/pool layers, input to last output.
+
+    ``r = 1 + sum_l (k_l - 1) * prod_{i<l} s_i`` (Araujo et al. 2019, Distill).
+    """
+    strides = strides or [1] * len(kernels)
+    field, jump = 1, 1
+    for k, s in zip(kernels, strides):
+        field += (k - 1) * jump
+        jump *= s
+    return field
