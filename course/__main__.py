@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from course.exercises import add_exercises
+from course.grading import add_grade
 
 
 def add_models(sub):
@@ -76,7 +77,7 @@ def _data(args) -> int:
     return 0
 
 
-COMMANDS = [add_models, add_train, add_data, add_exercises]
+COMMANDS = [add_models, add_train, add_data, add_exercises, add_grade]
 
 
 def build_parser() -> argparse.ArgumentParser:

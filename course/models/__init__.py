@@ -18,6 +18,7 @@ _REGISTRY: dict[str, "Entry"] = {}
 # Family modules, imported on first use so ``import course`` stays fast.
 _FAMILY_MODULES = [
     "course.models.mnist",
+    "course.models.cifar100_reference",
 ]
 
 
