@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from course.analysis import add_summary
 from course.exercises import add_exercises
 from course.grading import add_grade
 
@@ -77,7 +78,7 @@ def _data(args) -> int:
     return 0
 
 
-COMMANDS = [add_models, add_train, add_data, add_exercises, add_grade]
+COMMANDS = [add_models, add_train, add_data, add_summary, add_exercises, add_grade]
 
 
 def build_parser() -> argparse.ArgumentParser:

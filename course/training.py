@@ -240,12 +240,13 @@ def _augmentation(names, seed):
 def train(model_or_name, data_name: str | None = None, epochs: int | None = None,
           batch_size: int | None = None, out=None, seed: int = 0, fast: bool | None = None,
           recipe: Recipe | None = None, verbose: int = 1, validation_split: float | None = None,
-          **model_kwargs) -> TrainResult:
+          callbacks=(), **model_kwargs) -> TrainResult:
     """Train a registered model (or a built one) on a data set with its recipe; evaluate on test.
 
     ``data_name`` defaults to the recipe's data set. In fast mode (``COURSE_FAST=1`` or
     ``fast=True``) the data are a small subset and epochs are capped at ``config.FAST_EPOCHS``.
     With ``out``, writes ``model.keras``, ``metrics.json``, ``history.csv`` and ``history.png``.
+    ``callbacks`` are extra Keras callbacks for ``model.fit``.
     """
     fast = config.is_fast() if fast is None else fast
     name = model_or_name if isinstance(model_or_name, str) else model_or_name.name
@@ -282,7 +283,8 @@ def train(model_or_name, data_name: str | None = None, epochs: int | None = None
         print(f"Training {name} on {data_name}: {len(x_train):,} images, {epochs} epochs, "
               f"batch {recipe.batch_size}, {model.count_params():,} parameters. {mode}")
     start = time.perf_counter()
-    history = fit(model, train_ds, epochs, validation_data=val_ds, out=out, verbose=verbose)
+    history = fit(model, train_ds, epochs, validation_data=val_ds, out=out, callbacks=callbacks,
+                  verbose=verbose)
     if recipe.precise_bn:
         precise_batch_norm(model, train_ds)
     wall = time.perf_counter() - start

@@ -19,6 +19,11 @@ _REGISTRY: dict[str, "Entry"] = {}
 _FAMILY_MODULES = [
     "course.models.mnist",
     "course.models.cifar100_reference",
+    "course.models.lenet",
+    "course.models.alexnet",
+    "course.models.vgg",
+    "course.models.nin",
+    "course.models.resnet",
 ]
 
 

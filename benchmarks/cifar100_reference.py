@@ -1,0 +1,170 @@
+"""Benchmark the CIFAR-100 reference recipe: time-to-accuracy, final accuracy, images/s vs PyTorch.
+
+    python benchmarks/cifar100_reference.py --data cifar10          # the proxy measured here
+    python benchmarks/cifar100_reference.py --data cifar100         # the real assignment
+    python benchmarks/cifar100_reference.py --throughput-only       # just the Keras/PyTorch speed
+
+Trains ``cifar100_reference`` with its registered recipe (``course.training``), evaluating the
+test set after every epoch (plain, no flip averaging) to draw the time-to-accuracy curve, then
+reports the final flip-averaged accuracy the recipe is judged by. The throughput part times
+training steps of the same network in Keras and in an equivalent PyTorch model (same layers,
+batch size, optimizer) on random data in the same process, so both numbers come from one machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def time_to_accuracy(data_name: str, epochs: int | None, out: Path) -> dict:
+    import keras
+
+    from course import data, models, training
+
+    (_, _), (x_test, y_test) = data.load(data_name, fast=False)
+    curve = []
+    start = time.perf_counter()
+
+    class TestEachEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            paused = time.perf_counter()
+            accuracy = training.evaluate_accuracy(self.model, x_test, y_test)
+            curve.append({"epoch": epoch + 1, "train_s": round(paused - start - _eval_time(), 1),
+                          "test_accuracy": round(accuracy, 4)})
+            _EVAL.append(time.perf_counter() - paused)
+            print(f"  epoch {epoch + 1}: test accuracy {accuracy:.2%} after "
+                  f"{curve[-1]['train_s']:.0f} s of training", flush=True)
+
+    _EVAL.clear()
+    recipe = models.recipe("cifar100_reference")
+    if epochs:
+        from dataclasses import replace
+
+        recipe = replace(recipe, epochs=epochs)
+    result = training.train("cifar100_reference", data_name, out=out, recipe=recipe, fast=False,
+                            callbacks=[TestEachEpoch()])
+    return {"curve": curve, "final": result.metrics}
+
+
+_EVAL: list = []
+
+
+def _eval_time() -> float:
+    return sum(_EVAL)
+
+
+def keras_throughput(batch_size: int, steps: int, num_classes: int) -> float:
+    import keras
+
+    from course import models, training
+
+    keras.utils.set_random_seed(0)
+    model = models.create("cifar100_reference", num_classes=num_classes)
+    training.compile_model(model, models.recipe("cifar100_reference"), steps, 1)
+    x = np.random.default_rng(0).uniform(0, 255, (batch_size * 4, 32, 32, 3)).astype("float32")
+    y = np.arange(len(x)) % num_classes
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).repeat().prefetch(2)
+    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # build and trace
+    start = time.perf_counter()
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def torch_throughput(batch_size: int, steps: int, num_classes: int) -> float | None:
+    try:
+        import torch
+        from torch import nn
+    except ImportError:
+        print("PyTorch is not installed: pip install 'torch>=2.2' (or pip install -e '.[bench]')")
+        return None
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    def block(c_in, c_out, pool):
+        layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
+        layers += [nn.MaxPool2d(2)] if pool else []
+        return layers + [nn.BatchNorm2d(c_out, momentum=0.1, eps=1e-5), nn.GELU()]
+
+    layers, c_in = block(3, 24, False), 24
+    for width in (48, 192, 192):
+        layers += block(c_in, width, True) + block(width, width, False)
+        c_in = width
+    model = nn.Sequential(*layers, nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+                          nn.Linear(c_in, num_classes, bias=False))
+    model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True,
+                                weight_decay=5e-4)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.2)
+    x = torch.randn(batch_size, 3, 32, 32).to(memory_format=torch.channels_last)
+    y = torch.randint(0, num_classes, (batch_size,))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(x) / 8, y).backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="cifar10", choices=["cifar10", "cifar100"])
+    parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--out", default="runs/benchmark_cifar100_reference")
+    parser.add_argument("--steps", type=int, default=20, help="training steps timed per framework")
+    parser.add_argument("--throughput-only", action="store_true")
+    args = parser.parse_args(argv)
+
+    from course import models
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    classes = 100 if args.data == "cifar100" else 10
+    batch = models.recipe("cifar100_reference").batch_size
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    report = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip()
+              + f", {cores} CPU cores", "data": args.data}
+    if not args.throughput_only:
+        print(f"Training cifar100_reference on {args.data} ...", flush=True)
+        report.update(time_to_accuracy(args.data, args.epochs, out))
+    print(f"Timing {args.steps} training steps of batch {batch} in Keras and PyTorch ...",
+          flush=True)
+    report["keras_images_per_s"] = round(keras_throughput(batch, args.steps, classes), 1)
+    torch_speed = torch_throughput(batch, args.steps, classes)
+    report["torch_images_per_s"] = round(torch_speed, 1) if torch_speed else None
+
+    print("\n## cifar100_reference benchmark")
+    print(f"machine: {report['machine']}")
+    if "curve" in report:
+        print(f"\n| epoch | training time (s) | test accuracy |\n| --- | --- | --- |")
+        for row in report["curve"]:
+            print(f"| {row['epoch']} | {row['train_s']:.0f} | {row['test_accuracy']:.2%} |")
+        final = report["final"]
+        print(f"\nfinal ({args.data}, {final['epochs']} epochs, flip-averaged): test accuracy "
+              f"{final['test_accuracy']:.2%}; training wall time {final['wall_time_s']:.0f} s "
+              "(includes the per-epoch test evaluations)")
+    print(f"\ntraining throughput, batch {batch}: Keras {report['keras_images_per_s']} images/s"
+          + (f", PyTorch {report['torch_images_per_s']} images/s" if torch_speed else ""))
+    (out / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"(saved {out / 'benchmark.json'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""What a network costs, layer by layer: memory, parameters, FLOPs; and what each layer sees.
+
+``layer_table(model)`` follows the lecture's (and CS231n's) accounting: memory is the layer's
+output at float32, FLOPs are multiply-adds: C_out x H' x W' x (C_in / groups) x K x K for a conv,
+in x out for a dense layer, outputs x K x K for pooling. ``python -m course summary MODEL``
+prints it. ``receptive_field(model)`` gives each layer's receptive field, jump and start
+(Araujo, Norris & Sim 2019, "Computing receptive fields of convolutional neural networks").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+_POOLS = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+_CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+
+
+@dataclass
+class LayerRow:
+    name: str
+    kind: str
+    input_shape: tuple  # (C, H, W) or (features,)
+    output_shape: tuple
+    filters: int | None
+    kernel: tuple | None
+    stride: tuple | None
+    pad: str | tuple | None
+    memory_kb: float
+    params: int
+    flops: int
+
+
+def _chw(shape):
+    shape = tuple(shape[1:])
+    return (shape[-1], *shape[:-1]) if len(shape) == 3 else shape
+
+
+def _first(shape_or_list):
+    return shape_or_list[0] if isinstance(shape_or_list, list) else shape_or_list
+
+
+def _flops(layer, in_shape, out_shape) -> int:
+    out = tuple(out_shape[1:])
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        kh, kw = layer.kernel_size
+        return out[0] * out[1] * out[2] * kh * kw
+    if isinstance(layer, keras.layers.Conv2D):
+        kh, kw = layer.kernel_size
+        c_in = in_shape[-1] // layer.groups
+        return out[0] * out[1] * out[2] * c_in * kh * kw
+    if isinstance(layer, keras.layers.Dense):
+        return int(in_shape[-1]) * layer.units
+    if isinstance(layer, _POOLS):
+        kh, kw = layer.pool_size
+        return out[0] * out[1] * out[2] * kh * kw
+    return 0
+
+
+def _padding(layer, in_shape):
+    if isinstance(layer, keras.layers.ZeroPadding2D):
+        return tuple(layer.padding[0])
+    return getattr(layer, "padding", None)
+
+
+def layer_table(model) -> list[LayerRow]:
+    """One ``LayerRow`` per layer that has an output (input layers are skipped)."""
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        in_shape = _first(layer.input).shape
+        out_shape = _first(layer.output).shape
+        kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+        stride = getattr(layer, "strides", None)
+        filters = getattr(layer, "filters", None) or getattr(layer, "units", None)
+        elements = 1
+        for d in out_shape[1:]:
+            elements *= int(d) if d is not None else 1
+        rows.append(LayerRow(
+            name=layer.name, kind=type(layer).__name__,
+            input_shape=_chw(in_shape), output_shape=_chw(out_shape),
+            filters=filters, kernel=tuple(kernel) if kernel else None,
+            stride=tuple(stride) if stride else None, pad=_padding(layer, in_shape),
+            memory_kb=elements * 4 / 1024, params=layer.count_params(),
+            flops=_flops(layer, in_shape, out_shape),
+        ))
+    return rows
+
+
+def totals(rows) -> dict:
+    """Sums over a table: memory (KB), parameters, FLOPs (multiply-adds)."""
+    return {"memory_kb": sum(r.memory_kb for r in rows), "params": sum(r.params for r in rows),
+            "flops": sum(r.flops for r in rows)}
+
+
+def _human(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+def format_table(rows, only_costly: bool = False) -> str:
+    """The table as text, with totals; ``only_costly`` keeps layers with params or FLOPs."""
+    header = (f"{'layer':<28}{'type':<20}{'output C x H x W':<20}{'kernel/stride':<16}"
+              f"{'memory':>10}{'params':>12}{'FLOPs':>10}")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        if only_costly and not (r.params or r.flops):
+            continue
+        shape = " x ".join(str(d) for d in r.output_shape)
+        ks = f"{r.kernel[0]}x{r.kernel[1]}/{r.stride[0]}" if r.kernel and r.stride else ""
+        lines.append(f"{r.name[:27]:<28}{r.kind[:19]:<20}{shape:<20}{ks:<16}"
+                     f"{r.memory_kb:>8.0f}KB{r.params:>12,}{_human(r.flops):>10}")
+    t = totals(rows)
+    lines.append("-" * len(header))
+    lines.append(f"{'total':<84}{t['memory_kb'] / 1024:>8.1f}MB{t['params']:>12,}"
+                 f"{_human(t['flops']):>10}")
+    lines.append("memory: each layer's output at float32 (one image); FLOPs: multiply-adds.")
+    return "\n".join(lines)
+
+
+@dataclass
+class Field:
+    name: str
+    size: int    # receptive field, pixels per side
+    jump: int    # distance in input pixels between neighbouring outputs
+    start: float  # centre of the first output's field, in input pixels
+
+
+def receptive_field(model) -> list[Field]:
+    """Receptive field of every layer along the network's main path (sequential order).
+
+    Spatial layers (conv, pooling, padding) grow it; other layers pass it on. For branching
+    networks (Inception, ResNet) this follows the order of ``model.layers``: exact for chains,
+    an upper bound (the largest branch) where branches merge.
+    """
+    size, jump, start = 1, 1, 0.5
+    fields = []
+    by_tensor = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        inputs = layer.input if isinstance(layer.input, list) else [layer.input]
+        known = [by_tensor[id(t)] for t in inputs if id(t) in by_tensor]
+        if known:
+            size, jump, start = max(known, key=lambda f: f[0])
+        else:
+            size, jump, start = 1, 1, 0.5
+        if isinstance(layer, _CONVS + _POOLS):
+            k = (layer.kernel_size if isinstance(layer, _CONVS) else layer.pool_size)[0]
+            s = layer.strides[0]
+            d = getattr(layer, "dilation_rate", (1, 1))[0]
+            k_eff = d * (k - 1) + 1
+            pad = (k_eff - 1) / 2 if layer.padding == "same" else 0
+            start = start + ((k_eff - 1) / 2 - pad) * jump
+            size = size + (k_eff - 1) * jump
+            jump = jump * s
+        elif isinstance(layer, keras.layers.ZeroPadding2D):
+            start = start - layer.padding[0][0] * jump
+        for t in (layer.output if isinstance(layer.output, list) else [layer.output]):
+            by_tensor[id(t)] = (size, jump, start)
+        fields.append(Field(layer.name, size, jump, start))
+    return fields
+
+
+def add_summary(sub):
+    p = sub.add_parser("summary", help="per-layer memory / parameters / FLOPs table of a model")
+    p.add_argument("model", help="a name from `python -m course models`")
+    p.add_argument("--all", action="store_true", help="also list layers with no cost")
+    p.set_defaults(func=_summary)
+
+
+def _summary(args) -> int:
+    from course import models
+
+    model = models.create(args.model)
+    print(f"{args.model}: input {tuple(model.input_shape[1:])}")
+    print(format_table(layer_table(model), only_costly=not args.all))
+    return 0

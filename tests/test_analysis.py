@@ -1,0 +1,61 @@
+"""course.analysis: the lecture's AlexNet cost table, row by row, and receptive fields."""
+from __future__ import annotations
+
+import pytest
+
+from course import analysis, models
+
+# The lecture's table for the 64-192-384-256-256 AlexNet (227x227 input, conv1 padding 2):
+# name: (output C, H, W), memory KB, parameters, FLOPs (multiply-adds)
+LECTURE_ALEXNET = {
+    "conv1": ((64, 56, 56), 784, 23_296, 72_855_552),
+    "pool1": ((64, 27, 27), 182.25, 0, 419_904),
+    "conv2": ((192, 27, 27), 546.75, 307_392, 223_948_800),
+    "pool2": ((192, 13, 13), 126.75, 0, 292_032),
+    "conv3": ((384, 13, 13), 253.5, 663_936, 112_140_288),
+    "conv4": ((256, 13, 13), 169, 884_992, 149_520_384),
+    "conv5": ((256, 13, 13), 169, 590_080, 99_680_256),
+    "pool5": ((256, 6, 6), 36, 0, 82_944),
+    "fc6": ((4096,), 16, 37_752_832, 37_748_736),
+    "fc7": ((4096,), 16, 16_781_312, 16_777_216),
+    "logits": ((1000,), 3.90625, 4_097_000, 4_096_000),
+}
+
+
+def test_alexnet_table_row_by_row():
+    rows = {r.name: r for r in analysis.layer_table(models.create("alexnet_lecture"))}
+    for name, (shape, memory, params, flops) in LECTURE_ALEXNET.items():
+        row = rows[name]
+        assert row.output_shape == shape, name
+        assert row.memory_kb == pytest.approx(memory), name
+        assert row.params == params, name
+        assert row.flops == flops, name
+    assert rows["conv1"].kernel == (11, 11) and rows["conv1"].stride == (4, 4)
+    assert rows["pad1"].pad == (2, 2)
+    total = analysis.totals(rows.values())
+    assert total["params"] == 61_100_840
+
+
+def test_grouped_convolutions_cost_half():
+    one = {r.name: r for r in analysis.layer_table(models.create("alexnet"))}
+    two = {r.name: r for r in analysis.layer_table(models.create("alexnet", groups=2))}
+    assert two["conv2"].flops * 2 == one["conv2"].flops
+    assert two["conv3"].flops == one["conv3"].flops  # conv3 talks across the towers
+
+
+def test_receptive_fields():
+    fields = {f.name: f for f in analysis.receptive_field(models.create("vgg16"))}
+    assert fields["block1_conv2"].size == 5       # two stacked 3x3
+    assert fields["block1_pool"].size == 6 and fields["block1_pool"].jump == 2
+    assert fields["block5_conv3"].size == 196     # VGG-16 conv5_3 (Araujo et al. 2019)
+    assert fields["block5_pool"].size == 212 and fields["block5_pool"].jump == 32
+    lenet = {f.name: f for f in analysis.receptive_field(models.create("mnist_two_layer_cnn"))}
+    assert lenet["pool2"].size == 16
+
+
+def test_summary_cli(capsys):
+    from course.__main__ import main
+
+    assert main(["summary", "alexnet_lecture"]) == 0
+    out = capsys.readouterr().out
+    assert "conv1" in out and "61,100,840" in out and "784KB" in out
