@@ -1,4 +1,4 @@
 """Layers the course writes by hand. Importing this package registers them for ``.keras`` loading."""
 from course.layers.normalization import LocalResponseNormalization  # noqa: F401
 from course.layers.lenet import PartiallyConnectedConv2D, TrainableSubsampling  # noqa: F401
-from course.layers.residual import ZeroPadShortcut  # noqa: F401
+from course.layers.residual import ScaledResidual, ZeroPadShortcut  # noqa: F401

@@ -1,4 +1,5 @@
-"""Parameter-free shortcut of the CIFAR ResNets (He et al. 2015, section 4.2, option A)."""
+"""Residual-connection layers: the CIFAR ResNets' zero-padding shortcut (He et al. 2015) and
+Inception-ResNet's scaled residual (Szegedy et al. 2016)."""
 from __future__ import annotations
 
 import keras
@@ -32,3 +33,19 @@ class ZeroPadShortcut(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "strides": self.strides}
+
+
+@keras.saving.register_keras_serializable(package="course")
+class ScaledResidual(keras.layers.Layer):
+    """``x + scale * residual``: the residual scaling of Inception-ResNet (section 3.3)."""
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, inputs):
+        x, residual = inputs
+        return x + self.scale * residual
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}

@@ -24,6 +24,8 @@ _FAMILY_MODULES = [
     "course.models.vgg",
     "course.models.nin",
     "course.models.resnet",
+    "course.models.inception",
+    "course.models.inception_resnet",
 ]
 
 
