@@ -57,6 +57,12 @@ def _flops(layer, in_shape, out_shape) -> int:
     return 0
 
 
+def _pair(value):
+    if value is None:
+        return None
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
 def _padding(layer, in_shape):
     if isinstance(layer, keras.layers.ZeroPadding2D):
         return tuple(layer.padding[0])
@@ -80,8 +86,8 @@ def layer_table(model) -> list[LayerRow]:
         rows.append(LayerRow(
             name=layer.name, kind=type(layer).__name__,
             input_shape=_chw(in_shape), output_shape=_chw(out_shape),
-            filters=filters, kernel=tuple(kernel) if kernel else None,
-            stride=tuple(stride) if stride else None, pad=_padding(layer, in_shape),
+            filters=filters, kernel=_pair(kernel), stride=_pair(stride),
+            pad=_padding(layer, in_shape),
             memory_kb=elements * 4 / 1024, params=layer.count_params(),
             flops=_flops(layer, in_shape, out_shape),
         ))
@@ -179,3 +185,19 @@ def _summary(args) -> int:
     print(f"{args.model}: input {tuple(model.input_shape[1:])}")
     print(format_table(layer_table(model), only_costly=not args.all))
     return 0
+
+
+def response_stds(model, images, suffix="_bn2"):
+    """Std of each named layer's output over ``images`` (He et al. 2015, Figure 7).
+
+    The paper measures the responses of each 3x3 layer after batch norm and before the
+    addition / non-linearity: in the CIFAR ResNets here those are the ``*_bn2`` layers.
+    Returns ``[(layer name, std), ...]`` in network order.
+    """
+    import numpy as np
+
+    names = [layer.name for layer in model.layers if layer.name.endswith(suffix)]
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    outputs = probe.predict(np.asarray(images, dtype="float32"), verbose=0)
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    return [(name, float(np.std(out))) for name, out in zip(names, outputs)]

@@ -124,3 +124,22 @@ def plot_confusion_matrix(matrix, class_names=None, ax=None, title="Confusion ma
             ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
                     color="white" if np.log1p(count) > threshold else "black")
     return ax.figure
+
+
+def saliency(model, images, classes=None):
+    """Gradient of the class score with respect to the input pixels (Simonyan et al. 2013).
+
+    Returns ``|d score / d pixel|`` maxed over colour channels, one map per image; ``classes``
+    defaults to the predicted class.
+    """
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(np.asarray(images, dtype="float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        scores = model(x, training=False)
+        if classes is None:
+            classes = tf.argmax(scores, axis=-1)
+        picked = tf.gather(scores, tf.reshape(tf.cast(classes, tf.int32), (-1, 1)), batch_dims=1)
+    grads = tape.gradient(picked, x)
+    return np.abs(grads.numpy()).max(axis=-1)

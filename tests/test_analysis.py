@@ -59,3 +59,28 @@ def test_summary_cli(capsys):
     assert main(["summary", "alexnet_lecture"]) == 0
     out = capsys.readouterr().out
     assert "conv1" in out and "61,100,840" in out and "784KB" in out
+
+
+def test_response_stds_one_per_3x3_layer():
+    import numpy as np
+
+    model = models.create("cifar_resnet20")
+    stds = analysis.response_stds(model, np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)))
+    assert len(stds) == 9 and all(s > 0 for _, s in stds)
+    assert stds[0][0] == "stage1_block1_bn2"
+
+
+def test_saliency_is_the_input_gradient():
+    import keras
+    import numpy as np
+
+    from course.visualize import saliency
+
+    inputs = keras.Input((4, 4, 1))
+    dense = keras.layers.Dense(3, use_bias=False)
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 1)).astype("float32")
+    maps = saliency(model, x, classes=[1, 2])
+    kernel = dense.kernel.numpy()
+    np.testing.assert_allclose(maps[0], np.abs(kernel[:, 1]).reshape(4, 4), rtol=1e-6)
+    np.testing.assert_allclose(maps[1], np.abs(kernel[:, 2]).reshape(4, 4), rtol=1e-6)

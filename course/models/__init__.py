@@ -26,6 +26,7 @@ _FAMILY_MODULES = [
     "course.models.resnet",
     "course.models.inception",
     "course.models.inception_resnet",
+    "course.models.cifar10",
 ]
 
 
