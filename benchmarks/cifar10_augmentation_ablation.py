@@ -3,6 +3,7 @@
     python benchmarks/cifar10_augmentation_ablation.py                       # 20k images, 5 epochs
     python benchmarks/cifar10_augmentation_ablation.py --subset 10000 --epochs 8 --no-lrn
     python benchmarks/cifar10_augmentation_ablation.py --subset 0 --epochs 30   # all 50k, full
+    python benchmarks/cifar10_augmentation_ablation.py --settings none,all      # two of the rows
 
 Trains ``cifar10_cnn`` four times from the same seed, with the same recipe (Adam, cosine decay,
 batch 128), adding one augmentation at a time: none (centre 24x24 crop in training too), random
@@ -22,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SETTINGS = (
-    ("none", ()),
-    ("crop", ("crop",)),
-    ("crop + flip", ("crop", "flip")),
-    ("crop + flip + brightness + contrast", ("crop", "flip", "brightness", "contrast")),
-)
+SETTINGS = {  # short key -> (row label, augmentations)
+    "none": ("none", ()),
+    "crop": ("crop", ("crop",)),
+    "flip": ("crop + flip", ("crop", "flip")),
+    "all": ("crop + flip + brightness + contrast", ("crop", "flip", "brightness", "contrast")),
+}
 
 
 def run(name, augment, x_train, y_train, x_test, y_test, epochs, lrn, seed):
@@ -60,7 +61,13 @@ def main(argv=None):
                         help="training images (random subset; 0 = all 50,000)")
     parser.add_argument("--no-lrn", action="store_true", help="drop the two LRN layers (faster)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--settings", default="none,crop,flip,all",
+                        help="comma-separated subset of: " + ", ".join(SETTINGS))
     args = parser.parse_args(argv)
+    keys = [k.strip() for k in args.settings.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in SETTINGS]
+    if unknown:
+        parser.error(f"unknown settings {unknown}; choose from {', '.join(SETTINGS)}")
 
     from course import data
 
@@ -71,8 +78,8 @@ def main(argv=None):
     print(f"cifar10_cnn augmentation ablation: {len(x_train):,} training images, "
           f"{args.epochs} epochs, LRN {'off' if args.no_lrn else 'on'}, "
           f"test on {len(x_test):,} images", flush=True)
-    rows = [run(name, augment, x_train, y_train, x_test, y_test, args.epochs, not args.no_lrn,
-                args.seed) for name, augment in SETTINGS]
+    rows = [run(*SETTINGS[k], x_train, y_train, x_test, y_test, args.epochs, not args.no_lrn,
+                args.seed) for k in keys]
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -1,6 +1,7 @@
 """course.analysis: the lecture's AlexNet cost table, row by row, and receptive fields."""
 from __future__ import annotations
 
+import keras
 import pytest
 
 from course import analysis, models
@@ -49,6 +50,9 @@ def test_receptive_fields():
     assert fields["block1_pool"].size == 6 and fields["block1_pool"].jump == 2
     assert fields["block5_conv3"].size == 196     # VGG-16 conv5_3 (Araujo et al. 2019)
     assert fields["block5_pool"].size == 212 and fields["block5_pool"].jump == 32
+    stack = keras.Sequential([keras.Input((32, 32, 1))] + [
+        keras.layers.Conv2D(1, 3, padding="same", name=f"c{i}") for i in range(1, 4)])
+    assert [f.size for f in analysis.receptive_field(stack)] == [3, 5, 7]  # three 3x3 = 7x7
     lenet = {f.name: f for f in analysis.receptive_field(models.create("mnist_two_layer_cnn"))}
     assert lenet["pool2"].size == 16
 

@@ -2,3 +2,5 @@
 from course.layers.normalization import LocalResponseNormalization  # noqa: F401
 from course.layers.lenet import PartiallyConnectedConv2D, TrainableSubsampling  # noqa: F401
 from course.layers.residual import ScaledResidual, ZeroPadShortcut  # noqa: F401
+from course.layers.batchnorm import BatchNorm  # noqa: F401
+from course.layers.dropout import InvertedDropout  # noqa: F401

@@ -1,0 +1,88 @@
+"""BatchNorm and InvertedDropout from scratch against keras.layers.BatchNormalization / Dropout."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course.layers import BatchNorm, InvertedDropout
+
+
+def _pair(shape, **kwargs):
+    ours, ref = BatchNorm(**kwargs), keras.layers.BatchNormalization(**kwargs)
+    ours.build(shape)
+    ref.build(shape)
+    rng = np.random.default_rng(1)
+    c = shape[kwargs.get("axis", -1)]
+    for layer in (ours, ref):  # same non-trivial gamma/beta in both
+        if layer.gamma is not None:
+            layer.gamma.assign(rng.uniform(0.5, 2, c).astype("float32"))
+            rng = np.random.default_rng(1)
+        if layer.beta is not None:
+            layer.beta.assign(np.linspace(-1, 1, c).astype("float32"))
+    return ours, ref
+
+
+@pytest.mark.parametrize("shape, kwargs", [
+    ((16, 8), {}),
+    ((4, 6, 6, 5), {}),
+    ((4, 6, 6, 5), {"momentum": 0.9, "epsilon": 1e-5}),
+    ((4, 5, 6, 6), {"axis": 1}),
+    ((4, 6, 6, 5), {"center": False, "scale": False}),
+])
+def test_matches_keras_in_training_inference_moving_stats_and_gradients(shape, kwargs):
+    ours, ref = _pair(shape, **kwargs)
+    rng = np.random.default_rng(0)
+    for _ in range(5):  # several training steps update the moving statistics
+        x = tf.constant(rng.normal(3, 2, shape).astype("float32"))
+        np.testing.assert_allclose(ours(x, training=True), ref(x, training=True), atol=1e-5)
+    np.testing.assert_allclose(ours.moving_mean, ref.moving_mean, atol=1e-6)
+    np.testing.assert_allclose(ours.moving_variance, ref.moving_variance, atol=1e-5)
+    np.testing.assert_allclose(ours(x, training=False), ref(x, training=False), atol=1e-5)
+
+    upstream = tf.constant(rng.normal(size=shape).astype("float32"))
+    grads = []
+    for layer in (ours, ref):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * upstream)
+        variables = [v for v in (layer.gamma, layer.beta) if v is not None]
+        grads.append(tape.gradient(loss, [x, *variables]))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_round_trip_and_config(tmp_path):
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, BatchNorm(momentum=0.9, name="bn")(inputs))
+    x = np.random.default_rng(0).normal(size=(8, 4, 4, 3)).astype("float32")
+    model(x, training=True)
+    model.save(tmp_path / "bn.keras")
+    again = keras.saving.load_model(tmp_path / "bn.keras")
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert again.get_layer("bn").momentum == 0.9
+    assert again.get_layer("bn").count_params() == model.get_layer("bn").count_params() == 12
+
+
+def test_frozen_batchnorm_uses_moving_statistics():
+    ours, ref = _pair((8, 3))
+    ours.trainable = ref.trainable = False
+    x = np.random.default_rng(0).normal(5, 1, (8, 3)).astype("float32")
+    np.testing.assert_allclose(ours(x, training=True), ref(x, training=True), atol=1e-5)
+
+
+def test_dropout_semantics_match_keras():
+    x = np.ones((2000, 50), "float32")
+    ours, ref = InvertedDropout(0.3, seed=1), keras.layers.Dropout(0.3, seed=1)
+    np.testing.assert_array_equal(ours(x, training=False), x)     # identity at inference
+    y = ours(x, training=True).numpy()
+    r = ref(x, training=True).numpy()
+    assert set(np.unique(y)) == set(np.unique(r)) == {0.0, np.float32(1 / 0.7)}
+    assert (y == 0).mean() == pytest.approx(0.3, abs=0.01)        # drop rate
+    assert y.mean() == pytest.approx(1.0, abs=0.01)                # expectation preserved
+    np.testing.assert_array_equal(InvertedDropout(0.0)(x, training=True), x)
+    with pytest.raises(ValueError, match="rate"):
+        InvertedDropout(1.0)
+    assert InvertedDropout.from_config(ours.get_config()).rate == 0.3
