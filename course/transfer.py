@@ -56,7 +56,9 @@ def _discriminative(base):
             self.multipliers = dict(multipliers or {})
 
         def update_step(self, gradient, variable, learning_rate):
-            factor = self.multipliers.get(variable.path, 1.0)
+            # The backend may pass its own variable type: look the Keras variable up by index.
+            path = self._trainable_variables[self._get_variable_index(variable)].path
+            factor = self.multipliers.get(path, 1.0)
             return super().update_step(gradient, variable, learning_rate * factor)
 
         def get_config(self):
