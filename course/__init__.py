@@ -7,7 +7,7 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
 
 from course import config, data  # noqa: E402
-from course import layers, losses  # noqa: E402,F401  (registers custom objects)
+from course import layers, losses, preprocessing  # noqa: E402,F401  (registers custom objects)
 
 __version__ = "0.1.0"
 __all__ = ["config", "data", "layers", "losses", "models", "training"]

@@ -40,8 +40,20 @@ def _first(shape_or_list):
     return shape_or_list[0] if isinstance(shape_or_list, list) else shape_or_list
 
 
+def _course_layers():
+    from course.layers.lenet import PartiallyConnectedConv2D, TrainableSubsampling
+
+    return PartiallyConnectedConv2D, TrainableSubsampling
+
+
 def _flops(layer, in_shape, out_shape) -> int:
     out = tuple(out_shape[1:])
+    partial, subsampling = _course_layers()
+    if isinstance(layer, partial):  # LeNet's C3: each output map reads only len(row) inputs
+        k = layer.kernel_size
+        return out[0] * out[1] * sum(len(row) for row in layer.table) * k * k
+    if isinstance(layer, subsampling):  # LeNet's S2/S4: a pooling layer
+        return out[0] * out[1] * out[2] * layer.pool_size ** 2
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         kh, kw = layer.kernel_size
         return out[0] * out[1] * out[2] * kh * kw
@@ -79,6 +91,10 @@ def layer_table(model) -> list[LayerRow]:
         out_shape = _first(layer.output).shape
         kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
         stride = getattr(layer, "strides", None)
+        if isinstance(layer, _course_layers()[1]):
+            stride = layer.pool_size  # LeNet's subsampling: non-overlapping windows
+        elif isinstance(layer, _course_layers()[0]):
+            stride = 1
         filters = getattr(layer, "filters", None) or getattr(layer, "units", None)
         elements = 1
         for d in out_shape[1:]:
@@ -107,21 +123,35 @@ def _human(n: float) -> str:
     return f"{n:.0f}"
 
 
+def _memory(kb: float) -> str:
+    if kb >= 1024:
+        return f"{kb / 1024:.1f}MB"
+    return f"{kb:.0f}KB" if kb >= 10 else f"{kb:.2g}KB"
+
+
+def _pad(pad) -> str:
+    if isinstance(pad, tuple):
+        return str(pad[0]) if len(set(pad)) == 1 else "/".join(map(str, pad))
+    return pad or ""
+
+
 def format_table(rows, only_costly: bool = False) -> str:
     """The table as text, with totals; ``only_costly`` keeps layers with params or FLOPs."""
-    header = (f"{'layer':<28}{'type':<20}{'output C x H x W':<20}{'kernel/stride':<16}"
-              f"{'memory':>10}{'params':>12}{'FLOPs':>10}")
+    header = (f"{'layer':<24}{'type':<20}{'input C x H x W':<18}{'output C x H x W':<18}"
+              f"{'kernel/stride':<14}{'pad':<7}{'memory':>10}{'params':>13}{'FLOPs':>10}")
     lines = [header, "-" * len(header)]
     for r in rows:
         if only_costly and not (r.params or r.flops):
             continue
+        shape_in = " x ".join(str(d) for d in r.input_shape)
         shape = " x ".join(str(d) for d in r.output_shape)
         ks = f"{r.kernel[0]}x{r.kernel[1]}/{r.stride[0]}" if r.kernel and r.stride else ""
-        lines.append(f"{r.name[:27]:<28}{r.kind[:19]:<20}{shape:<20}{ks:<16}"
-                     f"{r.memory_kb:>8.0f}KB{r.params:>12,}{_human(r.flops):>10}")
+        lines.append(f"{r.name[:23]:<24}{r.kind[:19]:<20}{shape_in:<18}{shape:<18}{ks:<14}"
+                     f"{_pad(r.pad)[:6]:<7}{_memory(r.memory_kb):>10}{r.params:>13,}"
+                     f"{_human(r.flops):>10}")
     t = totals(rows)
     lines.append("-" * len(header))
-    lines.append(f"{'total':<84}{t['memory_kb'] / 1024:>8.1f}MB{t['params']:>12,}"
+    lines.append(f"{'total':<101}{_memory(t['memory_kb']):>10}{t['params']:>13,}"
                  f"{_human(t['flops']):>10}")
     lines.append("memory: each layer's output at float32 (one image); FLOPs: multiply-adds.")
     return "\n".join(lines)

@@ -78,7 +78,8 @@ def batch_augmentation(names, seed: int | None = None):
     """A ``(images, labels) -> (images, labels)`` function applying ``names`` in order.
 
     A name may carry one numeric argument after a colon: ``"crop:2"`` pads by 2 pixels.
-    ``seed`` makes the random stream repeat from run to run (each batch still differs).
+    ``seed`` seeds each random op (each batch still gets new draws; with ``tf.data``'s parallel
+    map the order of draws, and so exact repetition, is not guaranteed).
     """
     steps = []
     for name in names:

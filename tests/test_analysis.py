@@ -37,6 +37,16 @@ def test_alexnet_table_row_by_row():
     assert total["params"] == 61_100_840
 
 
+def test_lenet_partial_and_subsampling_layers_are_counted():
+    rows = {r.name: r for r in analysis.layer_table(models.create("lenet5"))}
+    # C3: 10x10 outputs per map, 60 input maps read in total (Table I), 5x5 kernels
+    assert rows["C3"].flops == 10 * 10 * (6 * 3 + 9 * 4 + 6) * 25 == 150_000
+    assert rows["S2"].flops == 6 * 14 * 14 * 4 and rows["S2"].stride == (2, 2)
+    assert rows["C1"].flops == 6 * 28 * 28 * 25 and rows["F6"].flops == 120 * 84
+    text = analysis.format_table(list(rows.values()))
+    assert "60,850" in text and "150.0k" in text
+
+
 def test_grouped_convolutions_cost_half():
     one = {r.name: r for r in analysis.layer_table(models.create("alexnet"))}
     two = {r.name: r for r in analysis.layer_table(models.create("alexnet", groups=2))}

@@ -11,7 +11,9 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     AlexNet's constants: ``size=5`` (n), ``k=2``, ``alpha=1e-4``, ``beta=0.75``. Equals
     ``tf.nn.local_response_normalization(x, depth_radius=size // 2, bias=k, alpha=alpha,
-    beta=beta)`` (channels last). No trainable parameters.
+    beta=beta)`` (channels last): both put ``alpha`` directly on the sum of squares, as the
+    paper does (Caffe's LRN divides ``alpha`` by ``size``; pass ``alpha / size`` to mimic it).
+    No trainable parameters.
     """
 
     def __init__(self, size=5, k=2.0, alpha=1e-4, beta=0.75, **kwargs):
