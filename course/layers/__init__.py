@@ -4,3 +4,4 @@ from course.layers.lenet import PartiallyConnectedConv2D, TrainableSubsampling  
 from course.layers.residual import ScaledResidual, ZeroPadShortcut  # noqa: F401
 from course.layers.batchnorm import BatchNorm  # noqa: F401
 from course.layers.dropout import InvertedDropout  # noqa: F401
+from course.layers.spectral import DiffStride, SpectralPooling  # noqa: F401

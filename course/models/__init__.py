@@ -27,6 +27,7 @@ _FAMILY_MODULES = [
     "course.models.inception",
     "course.models.inception_resnet",
     "course.models.cifar10",
+    "course.models.learned_strides",
 ]
 
 

@@ -118,7 +118,8 @@ def _concat(branches, name):
     return layers.Concatenate(name=name)(branches)
 
 
-def _v3_stem(x):
+def inception_v3_stem(x):
+    """The stem shared by Inception v3 and Inception-ResNet-v2: 299x299x3 -> 35x35x192."""
     x = conv_bn(x, 32, 3, "stem1", strides=2, padding="valid")
     x = conv_bn(x, 32, 3, "stem2", padding="valid")
     x = conv_bn(x, 64, 3, "stem3")
@@ -172,7 +173,7 @@ def _head(x, num_classes, dropout):
 def inception_v3(input_shape=(299, 299, 3), num_classes=1000, dropout=0.0):
     """Inception v3 (Szegedy et al. 2015), 23,851,784 params (= keras.applications)."""
     inputs = keras.Input(input_shape, name="image")
-    x = _v3_stem(layers.Rescaling(1 / 127.5, offset=-1, name="scale")(inputs))
+    x = inception_v3_stem(layers.Rescaling(1 / 127.5, offset=-1, name="scale")(inputs))
     for i, pool_filters in enumerate((32, 64, 64)):
         x = _v3_block_35(x, pool_filters, f"mixed{i}")
     b3 = conv_bn(x, 384, 3, "mixed3_b3x3", strides=2, padding="valid")

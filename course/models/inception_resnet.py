@@ -13,7 +13,7 @@ from keras import layers
 from course.layers.residual import ScaledResidual
 from course.models import register
 from course.models.inception import (
-    IMAGENET_INCEPTION, _avg_pool_branch, _concat, _head, conv_bn, reduction_a,
+    IMAGENET_INCEPTION, _avg_pool_branch, _concat, _head, conv_bn, inception_v3_stem, reduction_a,
 )
 
 
@@ -68,13 +68,8 @@ def _reduction_b(x, widths, name="reduction_b"):
 
 
 def _v2_stem(x):
-    x = conv_bn(x, 32, 3, "stem1", strides=2, padding="valid")
-    x = conv_bn(x, 32, 3, "stem2", padding="valid")
-    x = conv_bn(x, 64, 3, "stem3")
-    x = layers.MaxPooling2D(3, strides=2, name="stem_pool1")(x)
-    x = conv_bn(x, 80, 1, "stem4", padding="valid")
-    x = conv_bn(x, 192, 3, "stem5", padding="valid")
-    x = layers.MaxPooling2D(3, strides=2, name="stem_pool2")(x)
+    """Inception v3's stem, then the mixed_5b Inception block: 35x35x320."""
+    x = inception_v3_stem(x)
     b1 = conv_bn(conv_bn(x, 48, 1, "mixed_5b_b1_1"), 64, 5, "mixed_5b_b1_2")
     b2 = _chain(x, [(64, 1), (96, 3), (96, 3)], "mixed_5b_b2")
     return _concat([conv_bn(x, 96, 1, "mixed_5b_b0"), b1, b2,
