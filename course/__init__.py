@@ -17,6 +17,6 @@ def __getattr__(name):  # lazy: models/training import TensorFlow-heavy code on 
     import importlib
 
     if name in {"models", "training", "analysis", "visualize", "grading", "preprocessing",
-                "exercises"}:
+                "exercises", "transfer", "regularization", "convolution", "conv_arithmetic"}:
         return importlib.import_module(f"course.{name}")
     raise AttributeError(f"module 'course' has no attribute {name!r}")
