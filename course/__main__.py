@@ -39,6 +39,9 @@ def add_train(sub):
     p.add_argument("--batch-size", type=int, default=None, help="default: the model's recipe")
     p.add_argument("--out", default=None, help="output folder (default: runs/MODEL-DATA)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validation-split", type=float, default=None, metavar="FRACTION",
+                   help="hold out this fraction of the training set and report accuracy on it "
+                        "(tune on this, never on the test set)")
     p.add_argument("--fast", action="store_true", help="same as COURSE_FAST=1")
     p.set_defaults(func=_train)
 
@@ -53,9 +56,12 @@ def _train(args) -> int:
     out = args.out or f"runs/{args.model}-{data_name}"
     result = training.train(args.model, data_name, epochs=args.epochs,
                             batch_size=args.batch_size, out=out, seed=args.seed,
+                            validation_split=args.validation_split,
                             fast=True if args.fast else None)
     m = result.metrics
-    print(f"test_accuracy={m['test_accuracy']:.4f} wall_time_s={m['wall_time_s']} "
+    val = (f"validation_accuracy={m['validation_accuracy']:.4f} "
+           if m.get("validation_accuracy") is not None else "")
+    print(f"{val}test_accuracy={m['test_accuracy']:.4f} wall_time_s={m['wall_time_s']} "
           f"epochs={m['epochs']} out={out}")
     return 0
 

@@ -8,20 +8,22 @@ import pytest
 from course import models, training
 
 
-def _expected_trainable(classes, stem=24, widths=(48, 192, 192)):
-    convs, c_in = 9 * 3 * stem, stem
+def _expected_trainable(classes, whiten=24, widths=(64, 256, 256)):
+    convs, c_in = 0, whiten
     for w in widths:
         convs += 9 * c_in * w + 9 * w * w
         c_in = w
-    bn = 2 * (stem + 2 * sum(widths))
-    return convs + bn + widths[-1] * classes
+    bn_shifts = 2 * sum(widths)  # batch norms learn only their shift (scale=False)
+    return whiten + convs + bn_shifts + widths[-1] * classes  # + whitening bias
 
 
-@pytest.mark.parametrize("classes, total", [(100, 1_132_776), (10, 1_115_496)])
+@pytest.mark.parametrize("classes, total", [(100, 1_996_985), (10, 1_973_945)])
 def test_parameter_counts(classes, total):
     model = models.create("cifar100_reference", num_classes=classes)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == _expected_trainable(classes)
+    # Frozen: the 2x2x3x24 whitening kernel and its "adapted" flag, BN moving mean/variance.
+    assert model.count_params() - trainable == 288 + 1 + 4 * (64 + 256 + 256)
     assert model.count_params() == total
     assert model.output_shape == (None, classes)
 
@@ -29,17 +31,30 @@ def test_parameter_counts(classes, total):
 def test_stage_shapes():
     model = models.create("cifar100_reference")
     shapes = {name: tuple(model.get_layer(name).output.shape[1:])
-              for name in ("stem_gelu", "block1_b_gelu", "block2_b_gelu", "block3_b_gelu")}
-    assert shapes == {"stem_gelu": (32, 32, 24), "block1_b_gelu": (16, 16, 48),
-                      "block2_b_gelu": (8, 8, 192), "block3_b_gelu": (4, 4, 192)}
+              for name in ("whiten_gelu", "block1_gelu2", "block2_gelu2", "block3_gelu2")}
+    assert shapes == {"whiten_gelu": (31, 31, 24), "block1_gelu2": (15, 15, 64),
+                      "block2_gelu2": (7, 7, 256), "block3_gelu2": (3, 3, 256)}
+
+
+def test_convolutions_start_as_partial_identities():
+    model = models.create("cifar100_reference")
+    x = np.random.default_rng(0).normal(size=(2, 15, 15, 64)).astype("float32")
+    conv = model.get_layer("block1_conv2")  # 64 -> 64: a full identity
+    np.testing.assert_allclose(conv(x), x, atol=1e-6)
+    widen = model.get_layer("block2_conv1")  # 64 -> 256: first 64 channels copy the input
+    out = np.asarray(widen(x))
+    np.testing.assert_allclose(out[..., :64], x, atol=1e-6)
+    assert np.abs(out[..., 64:]).mean() > 0.01
 
 
 def test_raw_pixels_in_trains_without_nan_and_round_trips(tmp_path):
     keras.utils.set_random_seed(0)
     model = models.create("cifar100_reference", num_classes=100)
     recipe = models.recipe("cifar100_reference")
-    assert recipe.tta_flip and recipe.label_smoothing == 0.2 and "flip" in recipe.augment
+    assert recipe.tta_flip and recipe.tta_translate and recipe.lookahead
+    assert recipe.label_smoothing == 0.2 and "flip" in recipe.augment
     x = np.random.default_rng(0).integers(0, 256, (32, 32, 32, 3)).astype("float32")
+    assert training.adapt_layers(model, x) == ["whiten"]
     y = np.arange(32) % 100
     training.compile_model(model, recipe, steps_per_epoch=4, epochs=1)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)

@@ -136,3 +136,90 @@ def test_precise_batch_norm_averages_batch_statistics():
     np.testing.assert_allclose(bn.moving_mean.numpy(), batch_means.mean(0), rtol=1e-5)
     np.testing.assert_allclose(bn.moving_variance.numpy(), batch_vars.mean(0), rtol=1e-5)
     assert bn.momentum == 0.99  # restored
+
+
+def test_translate_tta_weights_the_six_views_like_airbench():
+    inputs = keras.Input((4, 4, 1))
+    model = keras.Model(inputs, keras.layers.Flatten()(inputs))  # scores = the pixels
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 1)).astype("float32")
+
+    def mirror_mean(view):
+        return (view + view[:, :, ::-1]).reshape(2, -1) / 2
+
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    expected = (0.5 * mirror_mean(x) + 0.25 * mirror_mean(padded[:, :4, :4])
+                + 0.25 * mirror_mean(padded[:, 2:, 2:]))
+    got = training.predict_logits(model, x, tta_flip=True, tta_translate=True)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_lookahead_moves_weights_to_the_running_average():
+    inputs = keras.Input((1,))
+    model = keras.Model(inputs, keras.layers.Dense(1, use_bias=False)(inputs))
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    kernel = model.layers[-1].kernel
+    kernel.assign([[1.0]])
+    lookahead = training.Lookahead(total_steps=10, every=5)
+    lookahead.set_model(model)
+    lookahead.on_train_begin()
+    model.optimizer.build(model.trainable_variables)
+    for step in range(5):
+        lookahead.on_train_batch_begin(step)
+        kernel.assign([[3.0]])  # the optimizer moved the weight
+        model.optimizer.iterations.assign_add(1)
+        lookahead.on_train_batch_end(step)
+    decay = 0.95 ** 5 * 0.5 ** 3  # 5 of 10 steps done
+    assert float(kernel.numpy()[0, 0]) == pytest.approx(decay * 1 + (1 - decay) * 3)
+    kernel.assign([[5.0]])
+    lookahead.on_train_end()  # decay 1: back to the average
+    assert float(kernel.numpy()[0, 0]) == pytest.approx(decay * 1 + (1 - decay) * 3)
+
+
+def test_sgd_gives_batch_norm_shifts_their_learning_rate_multiplier():
+    inputs = keras.Input((2,))
+    bn = keras.layers.BatchNormalization(scale=False)
+    model = keras.Model(inputs, keras.layers.Dense(1)(bn(inputs)))
+    recipe = Recipe(optimizer="sgd", learning_rate=0.1, schedule="constant",
+                    bn_bias_lr_multiplier=64.0, momentum=0.0)
+    optimizer = training.make_optimizer(recipe, 10, model)
+    assert optimizer.multipliers == {bn.beta.path: 64.0}
+    dense = model.layers[-1]
+    optimizer.build(model.trainable_variables)
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    optimizer.apply([keras.ops.ones_like(v) for v in model.trainable_variables],
+                    model.trainable_variables)
+    assert np.allclose(before[bn.beta.path] - bn.beta.numpy(), 6.4)
+    assert np.allclose(before[dense.bias.path] - dense.bias.numpy(), 0.1)
+
+
+def test_mixed_precision_settings():
+    assert training.mixed_precision_policy("off") == "float32"
+    assert training.mixed_precision_policy("bfloat16") == "mixed_bfloat16"
+    assert training.mixed_precision_policy("auto") in ("float32", "mixed_bfloat16")
+    with pytest.raises(ValueError, match="auto"):
+        training.mixed_precision_policy("fp8")
+
+
+def test_one_cycle_schedule_args_shape_the_curve():
+    schedule = training.make_schedule("one_cycle", 1.0, 100, warmup=0.2, start_factor=0.2,
+                                      end_factor=0.07)
+    values = [float(schedule(step)) for step in (0, 20, 100)]
+    np.testing.assert_allclose(values, [0.2, 1.0, 0.07], rtol=1e-6)
+
+
+def test_test_time_augmentation_model_saves_and_grades_like_predict_logits(tmp_path):
+    from course import grading
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, strides=4)(keras.layers.Rescaling(1 / 255)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(x)))
+    images = np.random.default_rng(1).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    wrapped = training.with_test_time_augmentation(model, translate=True)
+    assert wrapped.input_shape == (None, 32, 32, 3) and wrapped.output_shape == (None, 10)
+    path = grading.export_submission(wrapped, tmp_path / "model.keras", task_name="cifar10")
+    loaded, problem = grading.load_submission(path)
+    assert problem is None
+    expected = training.predict_logits(model, images, tta_flip=True, tta_translate=True)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(expected, model.predict(images, verbose=0), atol=1e-3)

@@ -40,13 +40,19 @@ class Recipe:
     batch_size: int = 128
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    momentum: float = 0.9  # SGD (Nesterov) momentum
     schedule: str = "cosine"  # "constant", "cosine", "one_cycle", "step"
-    weight_decay: float = 0.0
+    schedule_args: dict = field(default_factory=dict)  # e.g. OneCycle's warmup/start/end factors
+    weight_decay: float = 0.0  # decoupled: each step multiplies weights by 1 - lr * weight_decay
+    bn_bias_lr_multiplier: float = 1.0  # learning-rate factor for batch-norm shifts (airbench)
+    lookahead: bool = False  # Lookahead weight averaging (course.training.Lookahead)
     label_smoothing: float = 0.0
     augment: tuple = ()  # names understood by course.data.augmentation, e.g. ("flip", "crop")
     validation_split: float = 0.0
-    tta_flip: bool = False
+    tta_flip: bool = False  # test-time averaging with the mirrored images
+    tta_translate: bool = False  # ... and with images shifted by one pixel (needs tta_flip)
     precise_bn: bool = True  # re-estimate batch-norm statistics after training
+    mixed_precision: str = "off"  # "off", "auto" (bfloat16 where the CPU has it), "bfloat16"
     extra: dict = field(default_factory=dict)
 
 

@@ -1,0 +1,77 @@
+"""course.layers.PatchWhitening: patches, whitened outputs, adapting inside a model, saving."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course import training
+from course.layers.whitening import PatchWhitening, image_patches
+
+
+def _correlated_images(n=64, size=8, seed=0):
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(size=(n, size + 1, size + 1, 3)).astype("float32")
+    smooth = noise[:, 1:, 1:] + noise[:, :-1, :-1] + 0.5 * noise[:, 1:, :-1]  # neighbours correlate
+    return smooth @ np.array([[1, 0.5, 0.2], [0, 1, 0.5], [0, 0, 1]], "float32")
+
+
+def test_image_patches_match_tf_extract_patches():
+    images = _correlated_images(n=3)
+    reference = tf.image.extract_patches(images, sizes=[1, 2, 2, 1], strides=[1, 1, 1, 1],
+                                         rates=[1, 1, 1, 1], padding="VALID").numpy()
+    np.testing.assert_allclose(image_patches(images, 2), reference.reshape(-1, 12))
+
+
+def test_outputs_are_white_after_adapt():
+    images = _correlated_images()
+    layer = PatchWhitening(kernel_size=2, epsilon=0.0)
+    assert not layer.built
+    layer.adapt(images)
+    assert layer.is_adapted
+    out = keras.ops.convert_to_numpy(layer(images)).reshape(-1, 24)
+    assert out.shape[1] == 2 * 2 * 2 * 3
+    covariance = out[:, :12].T @ out[:, :12] / len(out)
+    np.testing.assert_allclose(covariance, np.eye(12), atol=1e-3)
+    np.testing.assert_allclose(out[:, 12:], -out[:, :12], atol=1e-5)  # both signs
+    # Filters come sorted by variance explained, strongest first: their norms 1/sqrt(eigenvalue)
+    # grow.
+    norms = np.linalg.norm(np.asarray(layer.kernel).reshape(12, 24)[:, :12], axis=0)
+    assert np.all(np.diff(norms) > 0)
+
+
+def test_adapt_layers_feeds_the_layer_what_it_sees_in_the_model(tmp_path):
+    images = 100 + 40 * _correlated_images()
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Rescaling(1 / 40, offset=-2.5)(inputs)
+    whiten = PatchWhitening(name="whiten", epsilon=0.0)
+    model = keras.Model(inputs, whiten(x))
+    assert training.adapt_layers(model, images) == ["whiten"]
+    assert training.adapt_layers(model, images) == []  # already adapted: left alone
+    out = model.predict(images, verbose=0).reshape(-1, 24)[:, :12]
+    centred = out - out.mean(0)
+    np.testing.assert_allclose(centred.T @ centred / len(out), np.eye(12), atol=2e-2)
+    model.save(tmp_path / "w.keras")
+    again = keras.saving.load_model(tmp_path / "w.keras", safe_mode=True)
+    assert again.get_layer("whiten").is_adapted
+    np.testing.assert_allclose(again.predict(images[:4], verbose=0),
+                               model.predict(images[:4], verbose=0), atol=1e-4)
+
+
+def test_kernel_is_frozen_and_bias_trains():
+    layer = PatchWhitening()
+    layer.build((None, 32, 32, 3))
+    assert [w.name for w in layer.trainable_weights] == ["bias"]
+    assert layer.compute_output_shape((None, 32, 32, 3)) == (None, 31, 31, 24)
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_whitening_matches_a_conv2d_with_the_same_kernel(size):
+    images = _correlated_images(n=4)
+    layer = PatchWhitening(kernel_size=size)
+    layer.adapt(images)
+    conv = keras.layers.Conv2D(layer.filters, size, padding="valid")
+    conv.build(images.shape)
+    conv.set_weights([np.asarray(layer.kernel), np.asarray(layer.bias)])
+    np.testing.assert_allclose(layer(images), conv(images), atol=1e-4)
