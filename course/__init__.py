@@ -8,6 +8,9 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ sta
 
 from course import config, data  # noqa: E402
 from course import layers, losses, preprocessing  # noqa: E402,F401  (registers custom objects)
+# Schedules and optimizers a compiled model may carry (OneCycle, DiscriminativeSGD/Adam): a
+# saved model's compile config names them even when it is loaded with compile=False.
+from course import training, transfer  # noqa: E402,F401
 
 __version__ = "0.1.0"
 __all__ = ["config", "data", "layers", "losses", "models", "training"]

@@ -48,3 +48,18 @@ def test_missing_data_exits_2_with_the_fix(tmp_path):
     result = run("data", "cifar100", env=env)
     assert result.returncode == 2
     assert "cifar100 not found" in result.stderr and "COURSE_DATA_DIR" in result.stderr
+
+
+def test_reference_recipe_artifact_loads_in_a_fresh_grader_process(tmp_path):
+    """The saved model (test-time augmentation wrapper around a bfloat16 network compiled with
+    DiscriminativeSGD and OneCycle) must load in safe mode where only `course` is imported."""
+    result = run("train", "cifar100_reference", "--data", "cifar10", "--fast",
+                 "--validation-split", "0.25", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["tta_translate"] and 0 <= metrics["validation_accuracy"] <= 1
+    assert "validation_accuracy=" in result.stdout
+    graded = run("grade", "cifar10", str(tmp_path / "model.keras"), "--json")
+    assert graded.returncode == 1, graded.stdout + graded.stderr  # one fast epoch: a FAIL, not unusable
+    report = json.loads(graded.stdout)
+    assert report["verdict"] == "FAIL" and 0 < report["accuracy"] < 0.9
