@@ -152,6 +152,12 @@ def fit(model, train_ds, epochs: int, validation_data=None, out=None, callbacks=
     Run it again with the same ``out`` after an interruption (Ctrl-C, a crash, a closed laptop)
     and it continues from the last finished epoch. Returns the history of *all* epochs.
     """
+    unadapted = [layer.name for layer in model.layers
+                 if hasattr(layer, "adapt") and getattr(layer, "is_adapted", True) is False]
+    if unadapted:
+        raise ValueError(f"Layer(s) {', '.join(unadapted)} learn their weights from data and have "
+                         "not seen any: call course.training.adapt_layers(model, x_train[:5000]) "
+                         "before fitting (training.fit_recipe does it for you).")
     callbacks = list(callbacks)
     if out is not None:
         out = Path(out)

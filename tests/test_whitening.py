@@ -75,3 +75,15 @@ def test_whitening_matches_a_conv2d_with_the_same_kernel(size):
     conv.build(images.shape)
     conv.set_weights([np.asarray(layer.kernel), np.asarray(layer.bias)])
     np.testing.assert_allclose(layer(images), conv(images), atol=1e-4)
+
+
+def test_fitting_before_adapt_says_what_to_do():
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(
+        PatchWhitening(name="whiten")(inputs))))
+    model.compile("sgd", "mse")
+    ds = tf.data.Dataset.from_tensor_slices((_correlated_images(4), np.zeros((4, 2)))).batch(2)
+    with pytest.raises(ValueError, match=r"whiten .*adapt_layers\(model"):
+        training.fit(model, ds, epochs=1, verbose=0)
+    training.adapt_layers(model, _correlated_images(4))
+    assert "loss" in training.fit(model, ds, epochs=1, verbose=0)
