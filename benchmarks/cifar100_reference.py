@@ -63,18 +63,15 @@ def _eval_time() -> float:
     return sum(_EVAL)
 
 
-def keras_throughput(batch_size: int, steps: int, num_classes: int, policy: str) -> float:
+def keras_throughput(batch_size: int, steps: int, num_classes: int, precision: str) -> float:
     import keras
     import tensorflow as tf
 
     from course import models, training
 
     keras.utils.set_random_seed(0)
-    keras.mixed_precision.set_dtype_policy(policy)
-    try:
-        model = models.create("cifar100_reference", num_classes=num_classes)
-    finally:
-        keras.mixed_precision.set_dtype_policy("float32")
+    model = training.create_in_precision("cifar100_reference", precision,
+                                         num_classes=num_classes)
     recipe = models.recipe("cifar100_reference")
     training.compile_model(model, recipe, steps, 1)
     x = np.random.default_rng(0).uniform(0, 255, (batch_size * 4, 32, 32, 3)).astype("float32")
@@ -190,9 +187,9 @@ def main(argv=None) -> int:
     print(f"Timing {args.steps} training steps of batch {batch} in Keras and PyTorch ...",
           flush=True)
     speeds = {}
-    for precision, policy in (("float32", "float32"), ("bfloat16", "mixed_bfloat16")):
+    for precision in ("float32", "bfloat16"):
         speeds[f"keras_{precision}"] = round(keras_throughput(batch, args.steps, classes,
-                                                              policy), 1)
+                                                              precision), 1)
         torch_speed = torch_throughput(batch, args.steps, classes, precision == "bfloat16")
         speeds[f"torch_{precision}"] = round(torch_speed, 1) if torch_speed else None
     report["images_per_s"] = speeds

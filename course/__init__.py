@@ -13,13 +13,13 @@ from course import layers, losses, preprocessing  # noqa: E402,F401  (registers 
 from course import training, transfer  # noqa: E402,F401
 
 __version__ = "0.1.0"
-__all__ = ["config", "data", "layers", "losses", "models", "training"]
+__all__ = ["config", "data", "layers", "losses", "models", "training", "transfer"]
 
 
-def __getattr__(name):  # lazy: models/training import TensorFlow-heavy code on first use
+def __getattr__(name):  # the rest load on first use (plotting, grading, lesson-only modules)
     import importlib
 
-    if name in {"models", "training", "analysis", "visualize", "grading", "preprocessing",
-                "exercises", "transfer", "regularization", "convolution", "conv_arithmetic"}:
+    if name in {"models", "analysis", "visualize", "grading", "exercises", "regularization",
+                "convolution", "conv_arithmetic"}:
         return importlib.import_module(f"course.{name}")
     raise AttributeError(f"module 'course' has no attribute {name!r}")

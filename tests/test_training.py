@@ -223,3 +223,11 @@ def test_test_time_augmentation_model_saves_and_grades_like_predict_logits(tmp_p
     expected = training.predict_logits(model, images, tta_flip=True, tta_translate=True)
     np.testing.assert_allclose(loaded.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-5)
     assert not np.allclose(expected, model.predict(images, verbose=0), atol=1e-3)
+
+
+def test_create_in_precision_builds_bfloat16_and_restores_the_global_policy():
+    model = training.create_in_precision("cifar100_reference", "bfloat16", num_classes=10)
+    assert model.get_layer("block1_conv1").compute_dtype == "bfloat16"
+    assert model.get_layer("block1_conv1").kernel.dtype == "float32"  # weights stay float32
+    assert model.get_layer("logits").compute_dtype == "float32"  # scores for the loss
+    assert keras.mixed_precision.dtype_policy().name == "float32"
