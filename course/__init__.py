@@ -1,25 +1,34 @@
-"""course: convolutional neural networks taught with Keras 3 / TensorFlow.
+"""course: convolutional neural networks taught with Keras 3.
 
-``import course`` registers the custom layers, so saved ``.keras`` models load.
+``import course`` is light: submodules load on first use (``course.models``, ``course.training``,
+...), and TensorFlow's C++ start-up notices are kept out of the output (``course._startup``).
+``course.load_model(path)`` loads a saved ``.keras`` file that uses the course's layers.
 """
-import os as _os
+from course._startup import quiet_tensorflow
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
+quiet_tensorflow()
 
-from course import config, data  # noqa: E402
-from course import layers, losses, preprocessing  # noqa: E402,F401  (registers custom objects)
-# Schedules and optimizers a compiled model may carry (OneCycle, DiscriminativeSGD/Adam): a
-# saved model's compile config names them even when it is loaded with compile=False.
-from course import training, transfer  # noqa: E402,F401
+__version__ = "0.2.0"
 
-__version__ = "0.1.0"
-__all__ = ["config", "data", "layers", "losses", "models", "training", "transfer"]
+#: Submodules, imported on first attribute access (``course.models``) or by ``from course import X``.
+SUBMODULES = (
+    "analysis", "augment", "callbacks", "config", "conv_arithmetic", "convolution", "data",
+    "evaluation", "exercises", "grading", "layers", "losses", "models", "optimizers",
+    "preprocessing", "recipes", "regularization", "saving", "training", "transfer", "visualize",
+)
+__all__ = [*SUBMODULES, "load_model"]
 
 
-def __getattr__(name):  # the rest load on first use (plotting, grading, lesson-only modules)
-    import importlib
+def load_model(path, **kwargs):
+    """``keras.saving.load_model`` with every course layer, loss and schedule registered."""
+    from course import saving
 
-    if name in {"models", "analysis", "visualize", "grading", "exercises", "regularization",
-                "convolution", "conv_arithmetic"}:
+    return saving.load_model(path, **kwargs)
+
+
+def __getattr__(name):
+    if name in SUBMODULES:
+        import importlib
+
         return importlib.import_module(f"course.{name}")
     raise AttributeError(f"module 'course' has no attribute {name!r}")

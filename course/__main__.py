@@ -14,30 +14,43 @@ from course.grading import add_grade
 
 
 def add_models(sub):
-    p = sub.add_parser("models", help="list the registered models")
+    p = sub.add_parser("models", help="list the architectures (build and inspect them)")
+    p.add_argument("--family", default=None, help="only this family, e.g. resnet")
     p.set_defaults(func=_models)
 
 
 def _models(args) -> int:
     from course import models
 
-    for name in models.names():
-        e = models.entry(name)
-        print(f"{name:<24} {e.summary}")
+    for name in models.names(args.family):
+        a = models.entry(name)
+        print(f"{name:<24} {a.family:<16} {a.summary}")
+    return 0
+
+
+def add_recipes(sub):
+    p = sub.add_parser("recipes", help="list the training recipes `train` accepts")
+    p.set_defaults(func=_recipes)
+
+
+def _recipes(args) -> int:
+    from course import recipes
+
+    for name in recipes.names():
+        r = recipes.get(name)
+        print(f"{name:<22} {r.data:<9} {r.epochs:>3} epochs  {r.summary}")
     return 0
 
 
 def add_train(sub):
     p = sub.add_parser(
-        "train", help="train a registered model and save model.keras, metrics.json, history.png",
-        description="Train MODEL with its registered recipe; resumes if OUT holds an "
-                    "interrupted run. Set COURSE_FAST=1 for a quick smoke run.")
-    p.add_argument("model", help="a name from `python -m course models`")
-    p.add_argument("--data", default=None,
-                   help="mnist, cifar10 or cifar100 (default: the model's recipe)")
-    p.add_argument("--epochs", type=int, default=None, help="default: the model's recipe")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the model's recipe")
-    p.add_argument("--out", default=None, help="output folder (default: runs/MODEL-DATA)")
+        "train", help="train a recipe and save model.keras, metrics.json, history.png",
+        description="Train with RECIPE (see `python -m course recipes`); resumes if OUT holds "
+                    "an interrupted run. Set COURSE_FAST=1 (or --fast) for a quick smoke run.")
+    p.add_argument("recipe", help="a name from `python -m course recipes`")
+    p.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the recipe's")
+    p.add_argument("--out", default=None, help="output folder (default: runs/RECIPE)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--validation-split", type=float, default=None, metavar="FRACTION",
                    help="hold out this fraction of the training set and report accuracy on it "
@@ -47,16 +60,12 @@ def add_train(sub):
 
 
 def _train(args) -> int:
-    from course import data, models, training
+    from course import recipes, training
 
-    models.entry(args.model)  # fail early, with the list of names, on a typo
-    recipe = models.recipe(args.model)
-    data_name = args.data or recipe.data
-    data.spec(data_name)
-    out = args.out or f"runs/{args.model}-{data_name}"
-    result = training.train(args.model, data_name, epochs=args.epochs,
-                            batch_size=args.batch_size, out=out, seed=args.seed,
-                            validation_split=args.validation_split,
+    recipe = recipes.get(args.recipe)  # fail early, with suggestions, on a typo
+    out = args.out or f"runs/{args.recipe}"
+    result = training.train(recipe, epochs=args.epochs, batch_size=args.batch_size, out=out,
+                            seed=args.seed, validation_split=args.validation_split,
                             fast=True if args.fast else None)
     m = result.metrics
     val = (f"validation_accuracy={m['validation_accuracy']:.4f} "
@@ -84,13 +93,13 @@ def _data(args) -> int:
     return 0
 
 
-COMMANDS = [add_models, add_train, add_data, add_summary, add_exercises, add_grade]
+COMMANDS = [add_models, add_recipes, add_train, add_data, add_summary, add_exercises, add_grade]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m course",
-        description="CNN course toolkit: list and train models, inspect data.")
+        description="CNN course toolkit: list models and recipes, train, inspect data, grade.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
@@ -104,12 +113,13 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     from course.data import DatasetCorruptedError, DatasetNotFoundError, UnknownDatasetError
-    from course.models import UnknownModelError
+    from course.models import UnknownModelError, UnknownOptionError
+    from course.recipes import UnknownRecipeError
 
     try:
         return args.func(args)
-    except (UnknownModelError, UnknownDatasetError, DatasetNotFoundError,
-            DatasetCorruptedError) as err:
+    except (UnknownModelError, UnknownOptionError, UnknownRecipeError, UnknownDatasetError,
+            DatasetNotFoundError, DatasetCorruptedError) as err:
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -464,12 +464,13 @@ def as_images(x):
     return x[..., None] if x.ndim == 3 else x
 
 
-def pipeline(x, y=None, batch_size: int = 128, shuffle: bool = False, augment=None,
+def pipeline(x, y=None, batch_size: int = 128, shuffle: bool = False, augment=(),
              seed: int = 0, drop_remainder: bool = False):
     """A ``tf.data.Dataset`` of float32 image batches (raw 0-255 values) and integer labels.
 
-    ``augment`` is an optional function ``(images, labels) -> (images, labels)`` applied to each
-    batch on the fly (see ``course.preprocessing``); the data are never materialised to disk.
+    ``augment`` names augmentations of ``course.augment`` (e.g. ``("flip", "pad_crop:4")``) or
+    is a Keras layer; it runs on each training batch on the fly (``training=True``), so the
+    data are never materialised to disk.
     """
     import tensorflow as tf
 
@@ -482,11 +483,19 @@ def pipeline(x, y=None, batch_size: int = 128, shuffle: bool = False, augment=No
         ds = ds.shuffle(min(len(x), 50_000), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if y is None:
-        ds = ds.map(lambda images: tf.cast(images, tf.float32),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.map(lambda images: tf.cast(images, tf.float32),
+                      num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(lambda images, labels: (tf.cast(images, tf.float32), labels),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None and not isinstance(augment, (tuple, list, str)):
+        layer = augment
+    elif augment:
+        from course import augment as augmentations
+
+        layer = augmentations.sequential(augment, seed=seed)
     else:
-        ds = ds.map(lambda images, labels: (tf.cast(images, tf.float32), labels),
+        layer = None
+    if layer is not None:
+        ds = ds.map(lambda images, labels: (layer(images, training=True), labels),
                     num_parallel_calls=tf.data.AUTOTUNE)
-        if augment is not None:
-            ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -55,16 +55,17 @@ def check_mnist_term_project(model, max_error: float = 0.01, min_conv_layers: in
     fast = config.is_fast() if fast is None else fast
     import keras
 
+    from course.layers.walk import layers_of_type
+
     check_model_io(model, (28, 28, 1), 10)
-    conv_layers = [layer.name for layer in _all_layers(model)
-                   if isinstance(layer, keras.layers.Conv2D)]
+    conv_layers = [layer.name for layer in layers_of_type(model, keras.layers.Conv2D)]
     if len(conv_layers) < min_conv_layers:
         raise GradingError(
             f"The model has {len(conv_layers)} conv layers ({', '.join(conv_layers) or 'none'}); "
             f"the term project asks for at least {min_conv_layers}. Stack more 3x3 conv layers."
         )
     (_, _), (x_test, y_test) = data.load("mnist", fast=fast, verbose=False)
-    from course.training import evaluate_accuracy
+    from course.evaluation import evaluate_accuracy
 
     accuracy = evaluate_accuracy(model, x_test, y_test)
     bar = 0.5 if fast else max_error
@@ -83,16 +84,6 @@ def check_mnist_term_project(model, max_error: float = 0.01, min_conv_layers: in
     print(f"PASS: test error {1 - accuracy:.2%} < {bar:.2%} "
           f"({len(conv_layers)} conv layers, {len(x_test):,} test images).")
     return report
-
-
-def _all_layers(model):
-    """Every layer, descending into nested models."""
-    for layer in model.layers:
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
-        else:
-            yield layer
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,6 +151,9 @@ def load_submission(path):
 
     import keras
 
+    from course.saving import register_all
+
+    register_all()
     path = Path(path)
     if not path.exists():
         return None, f"file not found: {path}. Export with course.grading.export_submission()."

@@ -1,4 +1,9 @@
-"""Losses Keras lacks: sparse integer labels with label smoothing (Szegedy et al. 2016, sec. 7)."""
+"""A loss Keras lacks: cross-entropy on integer labels *with* label smoothing.
+
+``keras.losses.SparseCategoricalCrossentropy`` takes integer labels but has no label smoothing;
+``keras.losses.CategoricalCrossentropy`` smooths but wants one-hot labels. Inception v3's label
+smoothing (Szegedy et al. 2016, section 7) on the course's integer labels is this loss.
+"""
 from __future__ import annotations
 
 import keras
@@ -6,24 +11,25 @@ from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="course")
-class SparseCategoricalCrossentropy(keras.losses.Loss):
-    """Cross-entropy on integer labels with optional label smoothing.
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy on integer labels with the target ``(1 - eps) * one_hot + eps / classes``.
 
-    With ``label_smoothing=eps`` the target is ``(1 - eps) * one_hot + eps / num_classes``, as in
-    Inception v3. ``eps=0`` equals ``keras.losses.SparseCategoricalCrossentropy``.
+    Arguments as in Keras' cross-entropies (``from_logits`` defaults to False there and here);
+    ``label_smoothing=0`` equals ``keras.losses.SparseCategoricalCrossentropy``.
     """
 
-    def __init__(self, from_logits=True, label_smoothing=0.0, name="sparse_cce", **kwargs):
+    def __init__(self, from_logits=False, label_smoothing=0.0,
+                 name="smoothed_sparse_crossentropy", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")  # bfloat16 scores: compute the loss in float32
         labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         one_hot = ops.one_hot(labels, ops.shape(y_pred)[-1], dtype=y_pred.dtype)
         return keras.losses.categorical_crossentropy(
-            one_hot, y_pred, from_logits=self.from_logits, label_smoothing=self.label_smoothing
-        )
+            one_hot, y_pred, from_logits=self.from_logits, label_smoothing=self.label_smoothing)
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits,

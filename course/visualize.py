@@ -132,14 +132,67 @@ def saliency(model, images, classes=None):
     Returns ``|d score / d pixel|`` maxed over colour channels, one map per image; ``classes``
     defaults to the predicted class.
     """
-    import tensorflow as tf
+    from course.gradients import input_gradient
 
-    x = tf.convert_to_tensor(np.asarray(images, dtype="float32"))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        scores = model(x, training=False)
-        if classes is None:
-            classes = tf.argmax(scores, axis=-1)
-        picked = tf.gather(scores, tf.reshape(tf.cast(classes, tf.int32), (-1, 1)), batch_dims=1)
-    grads = tape.gradient(picked, x)
-    return np.abs(grads.numpy()).max(axis=-1)
+    x = np.asarray(images, dtype="float32")
+    if classes is None:
+        classes = np.asarray(model.predict(x, verbose=0)).argmax(-1)
+    classes = np.asarray(classes).reshape(-1)
+
+    def picked_score(images):
+        import keras
+
+        scores = model(images, training=False)
+        return keras.ops.sum(scores * keras.ops.one_hot(classes, scores.shape[-1]))
+
+    return np.abs(input_gradient(picked_score, x)).max(axis=-1)
+
+
+def plot_history(history: dict, path=None, ax=None, title=None):
+    """Loss and accuracy per epoch (train and validation) side by side; saved if ``path``."""
+    plt = _plt()
+    if ax is None:
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    else:
+        fig = ax[0].figure
+    for i, metric in enumerate(("loss", "accuracy")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            values = history.get(prefix + metric)
+            if values:
+                ax[i].plot(range(1, len(values) + 1), values, style, marker="o", ms=3,
+                           label=("validation " if prefix else "train ") + metric)
+        ax[i].set_xlabel("epoch")
+        ax[i].set_ylabel(metric)
+        ax[i].grid(alpha=0.3)
+        ax[i].legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return fig
+
+
+def compare_histories(histories: dict, metrics=("loss", "val_accuracy"), titles=None,
+                      styles=None, error=False):
+    """One panel per metric, one curve per run: ``histories`` is ``{run name: history dict}``.
+
+    ``error=True`` plots ``1 - accuracy`` for accuracy metrics (He et al.'s error curves);
+    ``styles`` maps a run name to a matplotlib line style.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.5), squeeze=False)
+    for ax, metric, title in zip(axes[0], metrics, titles or metrics):
+        for name, history in histories.items():
+            values = np.asarray(history.get(metric, []), dtype=float)
+            if error and "accuracy" in metric:
+                values = 1 - values
+            ax.plot(range(1, len(values) + 1), values, (styles or {}).get(name, "-"),
+                    marker="o", ms=3, label=name)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig

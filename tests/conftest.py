@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import course  # noqa: E402,F401  (first: keeps TensorFlow's start-up log out of the output)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -57,7 +57,6 @@ def test_inception_v3_equals_keras_applications():
                         "mixed7": (17, 17, 768), "mixed8": (8, 8, 1280),
                         "mixed10": (8, 8, 2048)}.items():
         assert tuple(ours.get_layer(name).output.shape[1:]) == shape
-    assert models.recipe("inception_v3").label_smoothing == 0.1
 
 
 def test_inception_v4_shapes_and_count():

@@ -9,7 +9,9 @@ from course import models
 
 def test_registry_lists_and_builds():
     names = models.names()
-    assert {"mnist_two_layer_cnn", "mnist_deep_cnn"} <= set(names)
+    assert "mnist_two_layer_cnn" in names
+    if "mnist_deep_cnn" in names:  # the answer key comes from instructor/, never from course/
+        assert models.entry("mnist_deep_cnn").builder.__module__ == "instructor.reference"
     assert names == sorted(names)
     assert models.create("mnist_two_layer_cnn").name == "mnist_two_layer_cnn"
 
@@ -46,19 +48,6 @@ def test_two_layer_cnn_is_exactly_the_lecture_network():
 def test_two_layer_cnn_rejects_a_wrong_input_shape():
     with pytest.raises(ValueError, match=r"\(28, 28, 1\)"):
         models.create("mnist_two_layer_cnn", input_shape=(28, 28))
-
-
-def test_deep_cnn_has_more_conv_layers_and_batch_norm():
-    import keras
-
-    model = models.create("mnist_deep_cnn")
-    kinds = [type(layer) for layer in model.layers]
-    assert kinds.count(keras.layers.Conv2D) == 6
-    assert kinds.count(keras.layers.BatchNormalization) == 6
-    assert model.output_shape == (None, 10)
-    images = np.random.default_rng(0).integers(0, 256, (2, 28, 28, 1)).astype("float32")
-    # augmentation is training-only: inference is deterministic
-    np.testing.assert_allclose(model(images, training=False), model(images, training=False))
 
 
 def test_models_take_raw_pixels():

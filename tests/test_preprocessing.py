@@ -1,4 +1,4 @@
-"""Preprocessing: batch augmentations, normalisation and augmentation layers, test-time views."""
+"""course.preprocessing: normalisation and augmentation layers, large-image crops."""
 from __future__ import annotations
 
 import keras
@@ -6,57 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from course import augment
 from course import preprocessing as pp
-
-
-@pytest.fixture
-def images():
-    return tf.constant(np.random.default_rng(0).integers(0, 256, (64, 8, 8, 3)), tf.float32)
-
-
-def test_flip_mirrors_about_half_of_the_images(images):
-    out = pp.random_flip(images).numpy()
-    mirrored = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images.numpy())]
-    same = [np.array_equal(o, i) for o, i in zip(out, images.numpy())]
-    assert all(m or s for m, s in zip(mirrored, same))
-    assert 10 < sum(mirrored) < 54
-
-
-def test_pad_crop_is_a_shift_of_the_padded_image(images):
-    out = pp.random_pad_crop(images, padding=2).numpy()
-    assert out.shape == images.shape
-    padded = np.pad(images.numpy(), ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
-    for o, p in zip(out, padded):  # every output is one of the 25 crops of its padded image
-        assert any(np.array_equal(o, p[r:r + 8, c:c + 8]) for r in range(5) for c in range(5))
-
-
-def test_translate_fills_with_zeros():
-    ones = tf.ones((32, 6, 6, 1))
-    out = pp.random_translate(ones, max_shift=2).numpy()
-    assert out.shape == (32, 6, 6, 1) and set(np.unique(out)) <= {0.0, 1.0}
-    assert (out == 0).any()
-
-
-def test_brightness_and_contrast_stay_in_range(images):
-    for fn in (pp.random_brightness, pp.random_contrast):
-        out = fn(images).numpy()
-        assert out.min() >= 0 and out.max() <= 255 and not np.allclose(out, images.numpy())
-
-
-def test_batch_augmentation_in_a_pipeline_and_unknown_names():
-    from course import data
-
-    x, y = np.zeros((10, 32, 32, 3), np.uint8), np.arange(10)
-    ds = data.pipeline(x, y, 5, augment=pp.batch_augmentation(("flip", "crop")))
-    assert [b[0].shape for b in ds.as_numpy_iterator()] == [(5, 32, 32, 3)] * 2
-    with pytest.raises(ValueError, match="Known: flip, crop"):
-        pp.batch_augmentation(("flip", "rotate"))
-
-
-def test_augmentation_arguments():
-    ones = tf.ones((16, 6, 6, 1))
-    out = pp.batch_augmentation(("translate:1",))(ones, None)[0].numpy()
-    assert (out[:, 1:-1, 1:-1] == 1).all()  # a 1-pixel shift never reaches the centre
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,19 +31,34 @@ def test_brightness_is_undone_by_whitening_unless_clipped(batch):
     shifted = batch + 40.0
     whiten = pp.PerImageStandardization()
     np.testing.assert_allclose(whiten(shifted).numpy(), whiten(batch).numpy(), atol=1e-4)
-    clipped = pp.RandomBrightness(63.0, seed=0)(batch, training=True).numpy()
+    clipped = augment.layer("brightness:63", seed=0)(batch, training=True).numpy()
+    assert clipped.min() >= 0 and clipped.max() <= 255
     assert not np.allclose(whiten(clipped).numpy(), whiten(batch).numpy(), atol=1e-3)
 
 
-@pytest.mark.parametrize("layer", [
-    pp.RandomPadCrop(2), pp.RandomHorizontalFlip(), pp.RandomBrightness(),
-    pp.RandomContrast(), pp.PCAColorAugmentation(),
-])
-def test_augmentation_is_identity_at_inference(layer, batch):
-    np.testing.assert_array_equal(layer(batch, training=False).numpy(), batch)
-    np.testing.assert_array_equal(layer(batch).numpy(), batch)
-    if not isinstance(layer, pp.PCAColorAugmentation):  # PCA is zero until adapted
+def test_pad_crop_and_pca_are_identity_at_inference(batch):
+    pca = pp.PCAColorAugmentation(seed=0).adapt(batch)
+    for layer in (pp.RandomPadCrop(2), pca):
+        np.testing.assert_array_equal(layer(batch, training=False).numpy(), batch)
+        np.testing.assert_array_equal(layer(batch).numpy(), batch)
         assert not np.array_equal(layer(batch, training=True).numpy(), batch)
+
+
+def test_layers_that_learn_from_data_report_whether_they_have():
+    from course.layers import unadapted_layers
+
+    x = np.random.default_rng(0).uniform(0, 255, (8, 6, 6, 3)).astype("float32")
+    fitted = [pp.MeanImageSubtraction(), pp.PerChannelMeanSubtraction(),
+              pp.PerChannelStandardization(), pp.PCAColorAugmentation()]
+    inputs = keras.Input((6, 6, 3))
+    y = inputs
+    for layer in fitted:
+        y = layer(y)
+    model = keras.Model(inputs, y)
+    assert [layer.name for layer in unadapted_layers(model)] == [f.name for f in fitted]
+    for layer in fitted:
+        layer.adapt(x)
+    assert unadapted_layers(model) == [] and all(layer.is_adapted for layer in fitted)
 
 
 def test_random_crop_offsets_and_centre_crop(batch):
@@ -115,20 +81,6 @@ def test_pad_crop_layer_is_a_window_of_the_reflect_padded_image(batch):
     padded = np.pad(batch, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
     for o, p in zip(out, padded):
         assert any(np.array_equal(o, p[r:r + 12, c:c + 10]) for r in range(5) for c in range(5))
-
-
-def test_flip_layer_matches_tf_flip(batch):
-    out = pp.RandomHorizontalFlip(seed=1)(batch, training=True).numpy()
-    flipped = tf.image.flip_left_right(batch).numpy()
-    kinds = [np.array_equal(o, f) or (np.array_equal(o, x) and 2) for o, f, x in
-             zip(out, flipped, batch)]
-    assert all(kinds) and 0 < sum(k is True for k in kinds) < 16
-
-
-def test_contrast_matches_tf_adjust_contrast_for_its_factor(batch):
-    layer = pp.RandomContrast(0.5, 0.5, clip=False)  # a fixed factor
-    np.testing.assert_allclose(layer(batch, training=True).numpy(),
-                               tf.image.adjust_contrast(batch, 0.5).numpy(), atol=1e-3)
 
 
 def test_fitted_normalisation_statistics_and_saving(tmp_path):
@@ -168,14 +120,13 @@ def test_pca_colour_shift_lies_in_the_eigenvector_span_with_the_right_scale():
 
 def test_layers_roundtrip_through_config():
     for layer in (pp.RandomCrop(24, 24, seed=1), pp.RandomPadCrop(4, "constant"),
-                  pp.RandomBrightness(30.0), pp.RandomContrast(0.5, 1.5),
                   pp.PCAColorAugmentation(0.2), pp.PerImageStandardization()):
         clone = type(layer).from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
 
 
 # ---------------------------------------------------------------------------------------------
-# Large-image crops and test-time augmentation
+# Large-image crops
 
 
 def test_random_resized_and_scale_crops():
@@ -193,65 +144,3 @@ def test_random_resized_and_scale_crops():
     assert 300 / 480 - 0.01 <= step <= 300 / 256 + 0.01
     small = tf.ones((100, 150, 3))  # short side 100 -> at least 256: always big enough
     assert pp.random_scale_crop(small, 224).shape == (224, 224, 3)
-
-
-def test_ten_crops_match_tf_crops_and_flips(batch):
-    crops = pp.ten_crops(batch, 8)
-    assert crops.shape == (10, 16, 8, 8, 3)
-    h, w = 12, 10
-    for i, (top, left) in enumerate([(0, 0), (0, w - 8), (h - 8, 0), (h - 8, w - 8), (2, 1)]):
-        ref = tf.image.crop_to_bounding_box(batch, top, left, 8, 8).numpy()
-        np.testing.assert_array_equal(crops[i], ref)
-        np.testing.assert_array_equal(crops[i + 5], tf.image.flip_left_right(ref).numpy())
-    with pytest.raises(ValueError, match="larger than"):
-        pp.ten_crops(batch, 13)
-
-
-class _Recorder(keras.Model):
-    """A 'model' returning fixed logits and recording every view it was asked about."""
-
-    def __init__(self, size):
-        inputs = keras.Input((size, size, 3))
-        pooled = keras.layers.GlobalAveragePooling2D()(inputs)
-        outputs = keras.layers.Dense(2, name="logits")(pooled)
-        super().__init__(inputs, outputs)
-        self.views = []
-
-    def predict(self, x, batch_size=None, verbose=0):
-        self.views.append(np.array(x))
-        return np.tile([[0.0, np.log(3.0)]], (len(x), 1))  # softmax (0.25, 0.75)
-
-
-def test_predict_tta_averages_probabilities_over_views(batch):
-    square = batch[:, :10, :10]
-    for mode, views in (("none", 1), ("flip", 2), ("ten_crop", 10), ("multi_scale", 6)):
-        model = _Recorder(10)
-        probs = pp.predict_tta(model, square, mode=mode, crop_size=6)
-        np.testing.assert_allclose(probs, np.tile([0.25, 0.75], (16, 1)), atol=1e-6)
-        assert len(model.views) == views and all(v.shape == (16, 10, 10, 3) for v in model.views)
-    model = _Recorder(10)
-    pp.predict_tta(model, square, mode="ten_crop", crop_size=6)
-    np.testing.assert_array_equal(model.views[4][:, 2:8, 2:8], square[:, 2:8, 2:8])  # centre
-    assert (model.views[0][:, :2] == 0).all()  # crops are zero-padded to the model's size
-    with pytest.raises(ValueError, match="Unknown test-time"):
-        pp.predict_tta(model, square, mode="rotate")
-
-
-def test_predict_tta_on_a_real_model_equals_manual_average(batch):
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((12, 10, 3)), keras.layers.Rescaling(1 / 255),
-                              keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
-                              keras.layers.Dense(5, name="logits")])
-    probs = pp.predict_tta(model, batch, mode="flip")
-    manual = (keras.ops.softmax(model(batch)) + keras.ops.softmax(model(batch[:, :, ::-1]))) / 2
-    np.testing.assert_allclose(probs, manual.numpy(), atol=1e-5)
-
-
-def test_seeded_batch_augmentation_changes_every_batch():
-    from course import data
-
-    x = np.repeat(np.random.default_rng(0).integers(0, 256, (1, 16, 16, 3)), 8, 0).astype(np.uint8)
-    fn = pp.batch_augmentation(("crop", "flip", "brightness"), seed=3)
-    batches = [b[0] for b in data.pipeline(x, np.arange(8), 4, augment=fn).as_numpy_iterator()]
-    assert not np.array_equal(batches[0], batches[1])  # same images, different random draws
-    assert not np.array_equal(batches[0][0], x[0].astype("float32"))

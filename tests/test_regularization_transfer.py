@@ -7,6 +7,7 @@ import pytest
 
 from course import regularization as reg
 from course import transfer
+from course.optimizers import DiscriminativeSGD
 
 
 def _model():
@@ -47,7 +48,7 @@ def test_discriminative_rates_move_groups_1x_01x_001x(tmp_path):
     model = _model()
     multipliers = transfer.layer_multipliers(
         model, [(None, 0.01), ("middle", 0.1), ("head", 1.0)])
-    optimizer = transfer.DiscriminativeSGD(multipliers=multipliers, learning_rate=0.1)
+    optimizer = DiscriminativeSGD(multipliers=multipliers, learning_rate=0.1)
     plain = keras.optimizers.SGD(learning_rate=0.1)
     model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     twin = keras.models.clone_model(model)

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 import course  # noqa: F401  (registers the layers for loading)
-from course.layers.spectral import DiffStride, SpectralPooling, StrideHistory, diffstride_layers
+from course.callbacks import StrideHistory
+from course.layers.spectral import DiffStride, SpectralPooling, diffstride_layers
 from course.models import create
 
 

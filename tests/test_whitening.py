@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course import training
+from course import layers, training
 from course.layers.whitening import PatchWhitening, image_patches
 
 
@@ -47,8 +47,8 @@ def test_adapt_layers_feeds_the_layer_what_it_sees_in_the_model(tmp_path):
     x = keras.layers.Rescaling(1 / 40, offset=-2.5)(inputs)
     whiten = PatchWhitening(name="whiten", epsilon=0.0)
     model = keras.Model(inputs, whiten(x))
-    assert training.adapt_layers(model, images) == ["whiten"]
-    assert training.adapt_layers(model, images) == []  # already adapted: left alone
+    assert layers.adapt_layers(model, images) == ["whiten"]
+    assert layers.adapt_layers(model, images) == []  # already adapted: left alone
     out = model.predict(images, verbose=0).reshape(-1, 24)[:, :12]
     centred = out - out.mean(0)
     np.testing.assert_allclose(centred.T @ centred / len(out), np.eye(12), atol=2e-2)
@@ -85,5 +85,5 @@ def test_fitting_before_adapt_says_what_to_do():
     ds = tf.data.Dataset.from_tensor_slices((_correlated_images(4), np.zeros((4, 2)))).batch(2)
     with pytest.raises(ValueError, match=r"whiten .*adapt_layers\(model"):
         training.fit(model, ds, epochs=1, verbose=0)
-    training.adapt_layers(model, _correlated_images(4))
+    layers.adapt_layers(model, _correlated_images(4))
     assert "loss" in training.fit(model, ds, epochs=1, verbose=0)

@@ -39,6 +39,8 @@ import math
 import keras
 from keras import ops
 
+from course.layers.walk import layers_of_type
+
 
 def _kept_frequencies(n, m):
     """Indices (into an ``n``-point DFT) and signed frequencies of the centred ``m``-bin block.
@@ -176,52 +178,7 @@ class DiffStride(keras.layers.Layer):
 
 def diffstride_layers(model) -> list:
     """The ``DiffStride`` layers of ``model`` (nested models included), in order."""
-    return [layer for layer in model._flatten_layers() if isinstance(layer, DiffStride)]
-
-
-class StrideHistory(keras.callbacks.Callback):
-    """Record every ``DiffStride`` layer's stride every ``every`` training batches.
-
-    After training, ``self.steps`` is the list of global steps and ``self.strides`` maps each
-    layer name to its stride at those steps (the first entry is the value before training).
-    """
-
-    def __init__(self, every: int = 1):
-        super().__init__()
-        self.every = max(1, int(every))
-        self.steps: list[int] = []
-        self.strides: dict[str, list[float]] = {}
-        self._step = 0
-
-    def _record(self):
-        self.steps.append(self._step)
-        for layer in diffstride_layers(self.model):
-            self.strides.setdefault(layer.name, []).append(
-                float(keras.ops.convert_to_numpy(layer.stride)))
-
-    def on_train_begin(self, logs=None):
-        if not self.steps:
-            self._record()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-        if self._step % self.every == 0:
-            self._record()
-
-    def plot(self, ax=None, title="Learned strides"):
-        """Stride of each layer against the training step."""
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        for name, values in self.strides.items():
-            ax.plot(self.steps, values, label=name)
-        ax.set_xlabel("training step")
-        ax.set_ylabel("stride")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        return ax
+    return layers_of_type(model, DiffStride)
 
 
 def ceil_div(n: int, s: float) -> int:

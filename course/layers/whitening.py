@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from course.layers.adapt import LearnsFromData
+
 
 def image_patches(images, size: int) -> np.ndarray:
     """All ``size x size`` patches (stride 1, no padding) of NHWC ``images``, flattened in
@@ -25,7 +27,7 @@ def image_patches(images, size: int) -> np.ndarray:
 
 
 @keras.saving.register_keras_serializable(package="course")
-class PatchWhitening(keras.layers.Layer):
+class PatchWhitening(LearnsFromData):
     """``kernel_size`` x ``kernel_size`` valid convolution whose frozen filters whiten patches.
 
     Call ``adapt(images)`` once (images as this layer sees them) before training; the kernel is
@@ -44,12 +46,7 @@ class PatchWhitening(keras.layers.Layer):
         self.kernel = self.add_weight(name="kernel", shape=(k, k, channels, self.filters),
                                       initializer="zeros", trainable=False)
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
-        self.adapted = self.add_weight(name="adapted", shape=(), initializer="zeros",
-                                       trainable=False)
-
-    @property
-    def is_adapted(self) -> bool:
-        return bool(self.built and float(ops.convert_to_numpy(self.adapted)) == 1.0)
+        self.add_adapted_flag()
 
     def adapt(self, images) -> None:
         """Set the filters from the patch covariance of ``images`` (NHWC, as this layer sees them)."""
@@ -64,7 +61,7 @@ class PatchWhitening(keras.layers.Layer):
         scaled = eigenvectors[:, order] / np.sqrt(eigenvalues[order] + self.epsilon)
         kernel = np.concatenate([scaled, -scaled], axis=1).reshape(k, k, channels, self.filters)
         self.kernel.assign(kernel.astype(np.float32))
-        self.adapted.assign(1.0)
+        self.mark_adapted()
 
     def call(self, x):
         kernel = ops.cast(self.kernel, x.dtype)

@@ -15,18 +15,8 @@ import keras
 from keras import layers
 
 from course.layers.normalization import LocalResponseNormalization
-from course.models import Recipe, register
-
-IMAGENET = Recipe(data="imagenet", epochs=90, batch_size=128, optimizer="sgd",
-                  learning_rate=0.01, schedule="step", weight_decay=5e-4)
-
-
-def _classifier(x, num_classes, widths=(4096, 4096), dropout=0.5):
-    x = layers.Flatten(name="flatten")(x)
-    for i, width in enumerate(widths, start=6):
-        x = layers.Dense(width, activation="relu", name=f"fc{i}")(x)
-        x = layers.Dropout(dropout, name=f"drop{i}")(x)
-    return layers.Dense(num_classes, name="logits")(x)
+from course.models import register
+from course.models.common import fc_classifier
 
 
 def _conv(x, filters, kernel, name, strides=1, padding="same", groups=1):
@@ -38,7 +28,7 @@ def _pool(x, name, padding="valid"):
     return layers.MaxPooling2D(3, strides=2, padding=padding, name=name)(x)  # overlapping
 
 
-@register("alexnet", recipe=IMAGENET)
+@register("alexnet")
 def alexnet(input_shape=(227, 227, 3), num_classes=1000, groups=1, lrn=True, dropout=0.5):
     """AlexNet (Krizhevsky et al. 2012): 62,378,344 params; 60,965,224 with groups=2."""
     inputs = keras.Input(input_shape, name="image")
@@ -55,11 +45,11 @@ def alexnet(input_shape=(227, 227, 3), num_classes=1000, groups=1, lrn=True, dro
     x = _conv(x, 384, 3, "conv4", groups=groups)
     x = _conv(x, 256, 3, "conv5", groups=groups)
     x = _pool(x, "pool5")
-    outputs = _classifier(x, num_classes, dropout=dropout)
+    outputs = fc_classifier(x, num_classes, dropout=dropout)
     return keras.Model(inputs, outputs, name="alexnet")
 
 
-@register("alexnet_lecture", recipe=IMAGENET)
+@register("alexnet_lecture")
 def alexnet_lecture(input_shape=(227, 227, 3), num_classes=1000, dropout=0.5):
     """One-tower AlexNet 64-192-384-256-256 of the lecture's cost table, 61,100,840 params."""
     inputs = keras.Input(input_shape, name="image")
@@ -73,11 +63,11 @@ def alexnet_lecture(input_shape=(227, 227, 3), num_classes=1000, dropout=0.5):
     x = _conv(x, 256, 3, "conv4")
     x = _conv(x, 256, 3, "conv5")
     x = _pool(x, "pool5")
-    outputs = _classifier(x, num_classes, dropout=dropout)
+    outputs = fc_classifier(x, num_classes, dropout=dropout)
     return keras.Model(inputs, outputs, name="alexnet_lecture")
 
 
-@register("zfnet", recipe=IMAGENET)
+@register("zfnet")
 def zfnet(input_shape=(224, 224, 3), num_classes=1000, lrn=True, dropout=0.5):
     """ZFNet (Zeiler & Fergus 2013): 7x7/2 conv1, 5x5/2 conv2, 62,357,608 params."""
     inputs = keras.Input(input_shape, name="image")
@@ -95,5 +85,5 @@ def zfnet(input_shape=(224, 224, 3), num_classes=1000, lrn=True, dropout=0.5):
     x = _conv(x, 384, 3, "conv4")
     x = _conv(x, 256, 3, "conv5")
     x = _pool(x, "pool5")                                            # 6x6
-    outputs = _classifier(x, num_classes, dropout=dropout)
+    outputs = fc_classifier(x, num_classes, dropout=dropout)
     return keras.Model(inputs, outputs, name="zfnet")

@@ -19,9 +19,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from course import preprocessing as pp
 from course.layers.normalization import LocalResponseNormalization
-from course.models import Recipe, register
+from course.models import register
+from course.preprocessing import PerImageStandardization, RandomCrop
 
 CIFAR10_CNN_AUGMENT = ("crop", "flip", "brightness", "contrast")
 _KNOWN = set(CIFAR10_CNN_AUGMENT)
@@ -31,11 +31,7 @@ def _lrn(name):
     return LocalResponseNormalization(size=9, k=1.0, alpha=0.001 / 9.0, beta=0.75, name=name)
 
 
-@register(
-    "cifar10_cnn",
-    recipe=Recipe(data="cifar10", epochs=30, batch_size=128, optimizer="adam",
-                  learning_rate=1e-3, schedule="cosine", validation_split=0.0),
-)
+@register("cifar10_cnn")
 def cifar10_cnn(input_shape=(32, 32, 3), num_classes=10, crop=24, augment=CIFAR10_CNN_AUGMENT,
                 lrn=True, seed=None):
     """The TF CIFAR-10 tutorial CNN with in-model augmentation: 1,068,298 params at 24x24 crops.
@@ -52,16 +48,17 @@ def cifar10_cnn(input_shape=(32, 32, 3), num_classes=10, crop=24, augment=CIFAR1
     inputs = keras.Input(tuple(input_shape), name="image")
     x = inputs
     if "crop" in augment:
-        x = pp.RandomCrop(crop, crop, seed=seed, name="random_crop")(x)
+        x = RandomCrop(crop, crop, seed=seed, name="random_crop")(x)
     else:
         x = layers.CenterCrop(crop, crop, name="center_crop")(x)
     if "flip" in augment:
-        x = pp.RandomHorizontalFlip(seed=seed, name="random_flip")(x)
-    if "brightness" in augment:
-        x = pp.RandomBrightness(63.0, seed=seed, name="random_brightness")(x)
-    if "contrast" in augment:
-        x = pp.RandomContrast(0.2, 1.8, seed=seed, name="random_contrast")(x)
-    x = pp.PerImageStandardization(name="whiten")(x)
+        x = layers.RandomFlip("horizontal", seed=seed, name="random_flip")(x)
+    if "brightness" in augment:  # the tutorial's max_delta=63 on the 0-255 scale
+        x = layers.RandomBrightness(63 / 255, value_range=(0, 255), seed=seed,
+                                    name="random_brightness")(x)
+    if "contrast" in augment:  # contrast factor in [0.2, 1.8]
+        x = layers.RandomContrast(0.8, value_range=(0, 255), seed=seed, name="random_contrast")(x)
+    x = PerImageStandardization(name="whiten")(x)
     x = layers.Conv2D(64, 5, padding="same", activation="relu", name="conv1")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     if lrn:
@@ -73,5 +70,6 @@ def cifar10_cnn(input_shape=(32, 32, 3), num_classes=10, crop=24, augment=CIFAR1
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(384, activation="relu", name="local3")(x)
     x = layers.Dense(192, activation="relu", name="local4")(x)
-    outputs = layers.Dense(num_classes, name="logits")(x)
+    features = layers.Identity(name="features")(x)
+    outputs = layers.Dense(num_classes, name="logits")(features)
     return keras.Model(inputs, outputs, name="cifar10_cnn")

@@ -18,10 +18,9 @@ import keras
 from keras import layers
 
 from course.layers.normalization import LocalResponseNormalization
-from course.models import Recipe, register
+from course.models import register
+from course.models.common import avg_pool_branch, concat, conv_bn, pooled_head
 
-IMAGENET_INCEPTION = Recipe(data="imagenet", epochs=100, batch_size=32, optimizer="sgd",
-                            learning_rate=0.045, schedule="step", label_smoothing=0.1)
 AUX_LOSS_WEIGHT = 0.3
 
 
@@ -64,7 +63,7 @@ def _aux_head(x, num_classes, name):
     return layers.Dense(num_classes, name=f"{name}_logits")(x)
 
 
-@register("googlenet", recipe=IMAGENET_INCEPTION)
+@register("googlenet")
 def googlenet(input_shape=(224, 224, 3), num_classes=1000, aux_classifiers=False, dropout=0.4):
     """GoogLeNet (Szegedy et al. 2014), 6,998,552 params; aux heads with aux_classifiers=True."""
     inputs = keras.Input(input_shape, name="image")
@@ -83,9 +82,7 @@ def googlenet(input_shape=(224, 224, 3), num_classes=1000, aux_classifiers=False
         x = inception_module(x, widths, name)
         if aux_classifiers and name in ("4a", "4d"):
             aux.append(_aux_head(x, num_classes, f"aux{len(aux) + 1}"))
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, name="logits")(x)
+    outputs = pooled_head(x, num_classes, dropout)
     return keras.Model(inputs, [outputs, *aux] if aux_classifiers else outputs, name="googlenet")
 
 
@@ -98,25 +95,7 @@ def compile_with_aux(model, optimizer="sgd", aux_weight=AUX_LOSS_WEIGHT, **kwarg
     return model
 
 
-# --- Inception v3 / v4: conv + batch norm (no scale) + ReLU -------------------------------
-
-def conv_bn(x, filters, kernel, name, strides=1, padding="same"):
-    """Conv (no bias) + batch norm without scale + ReLU, as in the reference implementations."""
-    kernel = (kernel, kernel) if isinstance(kernel, int) else kernel
-    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
-                      name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(scale=False, epsilon=1e-3, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
-
-
-def _avg_pool_branch(x, filters, name):
-    x = layers.AveragePooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
-    return conv_bn(x, filters, 1, f"{name}_proj")
-
-
-def _concat(branches, name):
-    return layers.Concatenate(name=name)(branches)
-
+# --- Inception v3 / v4: built from common.conv_bn (conv + batch norm without scale + ReLU) --
 
 def inception_v3_stem(x):
     """The stem shared by Inception v3 and Inception-ResNet-v2: 299x299x3 -> 35x35x192."""
@@ -134,7 +113,7 @@ def _v3_block_35(x, pool_filters, name):
     b5 = conv_bn(conv_bn(x, 48, 1, f"{name}_b5x5_1"), 64, 5, f"{name}_b5x5_2")
     b3 = conv_bn(x, 64, 1, f"{name}_b3x3dbl_1")
     b3 = conv_bn(conv_bn(b3, 96, 3, f"{name}_b3x3dbl_2"), 96, 3, f"{name}_b3x3dbl_3")
-    return _concat([b1, b5, b3, _avg_pool_branch(x, pool_filters, name)], name)
+    return concat([b1, b5, b3, avg_pool_branch(x, pool_filters, name)], name)
 
 
 def _v3_block_17(x, width, name):
@@ -147,29 +126,22 @@ def _v3_block_17(x, width, name):
     for i, (kernel, w) in enumerate([((7, 1), width), ((1, 7), width), ((7, 1), width),
                                      ((1, 7), 192)], start=2):
         d = conv_bn(d, w, kernel, f"{name}_b7x7dbl_{i}")
-    return _concat([b1, b7, d, _avg_pool_branch(x, 192, name)], name)
+    return concat([b1, b7, d, avg_pool_branch(x, 192, name)], name)
 
 
 def _v3_block_8(x, name):
     """The expanded-filter-bank module (Figure 7): 1x3 and 3x1 side by side."""
     b1 = conv_bn(x, 320, 1, f"{name}_b1x1")
     b3 = conv_bn(x, 384, 1, f"{name}_b3x3_1")
-    b3 = _concat([conv_bn(b3, 384, (1, 3), f"{name}_b3x3_2a"),
+    b3 = concat([conv_bn(b3, 384, (1, 3), f"{name}_b3x3_2a"),
                   conv_bn(b3, 384, (3, 1), f"{name}_b3x3_2b")], f"{name}_b3x3")
     d = conv_bn(conv_bn(x, 448, 1, f"{name}_b3x3dbl_1"), 384, 3, f"{name}_b3x3dbl_2")
-    d = _concat([conv_bn(d, 384, (1, 3), f"{name}_b3x3dbl_3a"),
+    d = concat([conv_bn(d, 384, (1, 3), f"{name}_b3x3dbl_3a"),
                  conv_bn(d, 384, (3, 1), f"{name}_b3x3dbl_3b")], f"{name}_b3x3dbl")
-    return _concat([b1, b3, d, _avg_pool_branch(x, 192, name)], name)
+    return concat([b1, b3, d, avg_pool_branch(x, 192, name)], name)
 
 
-def _head(x, num_classes, dropout):
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout")(x)
-    return layers.Dense(num_classes, name="logits")(x)
-
-
-@register("inception_v3", recipe=IMAGENET_INCEPTION)
+@register("inception_v3")
 def inception_v3(input_shape=(299, 299, 3), num_classes=1000, dropout=0.0):
     """Inception v3 (Szegedy et al. 2015), 23,851,784 params (= keras.applications)."""
     inputs = keras.Input(input_shape, name="image")
@@ -179,7 +151,7 @@ def inception_v3(input_shape=(299, 299, 3), num_classes=1000, dropout=0.0):
     b3 = conv_bn(x, 384, 3, "mixed3_b3x3", strides=2, padding="valid")
     d = conv_bn(conv_bn(x, 64, 1, "mixed3_dbl_1"), 96, 3, "mixed3_dbl_2")
     d = conv_bn(d, 96, 3, "mixed3_dbl_3", strides=2, padding="valid")
-    x = _concat([b3, d, layers.MaxPooling2D(3, strides=2, name="mixed3_pool")(x)], "mixed3")
+    x = concat([b3, d, layers.MaxPooling2D(3, strides=2, name="mixed3_pool")(x)], "mixed3")
     for i, width in zip(range(4, 8), (128, 160, 160, 192)):
         x = _v3_block_17(x, width, f"mixed{i}")
     b3 = conv_bn(conv_bn(x, 192, 1, "mixed8_b3x3_1"), 320, 3, "mixed8_b3x3_2", strides=2,
@@ -187,10 +159,10 @@ def inception_v3(input_shape=(299, 299, 3), num_classes=1000, dropout=0.0):
     b7 = conv_bn(x, 192, 1, "mixed8_b7x7x3_1")
     b7 = conv_bn(conv_bn(b7, 192, (1, 7), "mixed8_b7x7x3_2"), 192, (7, 1), "mixed8_b7x7x3_3")
     b7 = conv_bn(b7, 192, 3, "mixed8_b7x7x3_4", strides=2, padding="valid")
-    x = _concat([b3, b7, layers.MaxPooling2D(3, strides=2, name="mixed8_pool")(x)], "mixed8")
+    x = concat([b3, b7, layers.MaxPooling2D(3, strides=2, name="mixed8_pool")(x)], "mixed8")
     for i in (9, 10):
         x = _v3_block_8(x, f"mixed{i}")
-    return keras.Model(inputs, _head(x, num_classes, dropout), name="inception_v3")
+    return keras.Model(inputs, pooled_head(x, num_classes, dropout), name="inception_v3")
 
 
 # --- Inception v4 ------------------------------------------------------------------------
@@ -200,14 +172,14 @@ def inception_v4_stem(x):
     x = conv_bn(x, 32, 3, "stem1", strides=2, padding="valid")
     x = conv_bn(x, 32, 3, "stem2", padding="valid")
     x = conv_bn(x, 64, 3, "stem3")
-    x = _concat([layers.MaxPooling2D(3, strides=2, name="stem_pool1")(x),
+    x = concat([layers.MaxPooling2D(3, strides=2, name="stem_pool1")(x),
                  conv_bn(x, 96, 3, "stem4", strides=2, padding="valid")], "stem_concat1")
     a = conv_bn(conv_bn(x, 64, 1, "stem5a_1"), 96, 3, "stem5a_2", padding="valid")
     b = conv_bn(x, 64, 1, "stem5b_1")
     b = conv_bn(conv_bn(b, 64, (7, 1), "stem5b_2"), 64, (1, 7), "stem5b_3")
     b = conv_bn(b, 96, 3, "stem5b_4", padding="valid")
-    x = _concat([a, b], "stem_concat2")
-    return _concat([conv_bn(x, 192, 3, "stem6", strides=2, padding="valid"),
+    x = concat([a, b], "stem_concat2")
+    return concat([conv_bn(x, 192, 3, "stem6", strides=2, padding="valid"),
                     layers.MaxPooling2D(3, strides=2, name="stem_pool2")(x)], "stem_concat3")
 
 
@@ -216,7 +188,7 @@ def _v4_block_a(x, name):
     b3 = conv_bn(conv_bn(x, 64, 1, f"{name}_b3x3_1"), 96, 3, f"{name}_b3x3_2")
     d = conv_bn(conv_bn(x, 64, 1, f"{name}_dbl_1"), 96, 3, f"{name}_dbl_2")
     d = conv_bn(d, 96, 3, f"{name}_dbl_3")
-    return _concat([_avg_pool_branch(x, 96, name), b1, b3, d], name)
+    return concat([avg_pool_branch(x, 96, name), b1, b3, d], name)
 
 
 def _v4_block_b(x, name):
@@ -227,19 +199,19 @@ def _v4_block_b(x, name):
     for i, (kernel, w) in enumerate([((1, 7), 192), ((7, 1), 224), ((1, 7), 224),
                                      ((7, 1), 256)], start=2):
         d = conv_bn(d, w, kernel, f"{name}_dbl_{i}")
-    return _concat([_avg_pool_branch(x, 128, name), b1, b7, d], name)
+    return concat([avg_pool_branch(x, 128, name), b1, b7, d], name)
 
 
 def _v4_block_c(x, name):
     b1 = conv_bn(x, 256, 1, f"{name}_b1x1")
     b3 = conv_bn(x, 384, 1, f"{name}_b3x3_1")
-    b3 = _concat([conv_bn(b3, 256, (1, 3), f"{name}_b3x3_2a"),
+    b3 = concat([conv_bn(b3, 256, (1, 3), f"{name}_b3x3_2a"),
                   conv_bn(b3, 256, (3, 1), f"{name}_b3x3_2b")], f"{name}_b3x3")
     d = conv_bn(x, 384, 1, f"{name}_dbl_1")
     d = conv_bn(conv_bn(d, 448, (3, 1), f"{name}_dbl_2"), 512, (1, 3), f"{name}_dbl_3")
-    d = _concat([conv_bn(d, 256, (1, 3), f"{name}_dbl_4a"),
+    d = concat([conv_bn(d, 256, (1, 3), f"{name}_dbl_4a"),
                  conv_bn(d, 256, (3, 1), f"{name}_dbl_4b")], f"{name}_dbl")
-    return _concat([_avg_pool_branch(x, 256, name), b1, b3, d], name)
+    return concat([avg_pool_branch(x, 256, name), b1, b3, d], name)
 
 
 def reduction_a(x, k, l, m, n, name="reduction_a"):
@@ -247,10 +219,10 @@ def reduction_a(x, k, l, m, n, name="reduction_a"):
     b3 = conv_bn(x, n, 3, f"{name}_b3x3", strides=2, padding="valid")
     d = conv_bn(conv_bn(x, k, 1, f"{name}_dbl_1"), l, 3, f"{name}_dbl_2")
     d = conv_bn(d, m, 3, f"{name}_dbl_3", strides=2, padding="valid")
-    return _concat([layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x), b3, d], name)
+    return concat([layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x), b3, d], name)
 
 
-@register("inception_v4", recipe=IMAGENET_INCEPTION)
+@register("inception_v4")
 def inception_v4(input_shape=(299, 299, 3), num_classes=1000, dropout=0.2):
     """Inception v4 (Szegedy et al. 2016), 42,648,232 trainable params."""
     inputs = keras.Input(input_shape, name="image")
@@ -266,8 +238,8 @@ def inception_v4(input_shape=(299, 299, 3), num_classes=1000, dropout=0.2):
     b7 = conv_bn(conv_bn(b7, 256, (1, 7), "reduction_b_b7x7_2"), 320, (7, 1),
                  "reduction_b_b7x7_3")
     b7 = conv_bn(b7, 320, 3, "reduction_b_b7x7_4", strides=2, padding="valid")
-    x = _concat([layers.MaxPooling2D(3, strides=2, name="reduction_b_pool")(x), b3, b7],
+    x = concat([layers.MaxPooling2D(3, strides=2, name="reduction_b_pool")(x), b3, b7],
                 "reduction_b")
     for i in range(1, 4):
         x = _v4_block_c(x, f"inception_c{i}")
-    return keras.Model(inputs, _head(x, num_classes, dropout), name="inception_v4")
+    return keras.Model(inputs, pooled_head(x, num_classes, dropout), name="inception_v4")

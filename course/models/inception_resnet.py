@@ -12,14 +12,13 @@ from keras import layers
 
 from course.layers.residual import ScaledResidual
 from course.models import register
-from course.models.inception import (
-    IMAGENET_INCEPTION, _avg_pool_branch, _concat, _head, conv_bn, inception_v3_stem, reduction_a,
-)
+from course.models.common import avg_pool_branch, concat, conv_bn, pooled_head
+from course.models.inception import inception_v3_stem, reduction_a
 
 
 def inception_resnet_block(x, branches, scale, name, activation=True):
     """Branches -> concat -> linear 1x1 conv back to the input width -> scaled add -> ReLU."""
-    mixed = _concat(branches, f"{name}_mixed")
+    mixed = concat(branches, f"{name}_mixed")
     up = layers.Conv2D(x.shape[-1], 1, use_bias=True, name=f"{name}_up")(mixed)
     x = ScaledResidual(scale, name=f"{name}_add")([x, up])
     return layers.ReLU(name=f"{name}_relu")(x) if activation else x
@@ -64,7 +63,7 @@ def _reduction_b(x, widths, name="reduction_b"):
         y = _chain(x, [(w, 3 if j else 1) for j, w in enumerate(chain[:-1])], f"{name}_b{i}")
         branches.append(conv_bn(y, chain[-1], 3, f"{name}_b{i}_out", strides=2,
                                 padding="valid"))
-    return _concat(branches, name)
+    return concat(branches, name)
 
 
 def _v2_stem(x):
@@ -72,11 +71,11 @@ def _v2_stem(x):
     x = inception_v3_stem(x)
     b1 = conv_bn(conv_bn(x, 48, 1, "mixed_5b_b1_1"), 64, 5, "mixed_5b_b1_2")
     b2 = _chain(x, [(64, 1), (96, 3), (96, 3)], "mixed_5b_b2")
-    return _concat([conv_bn(x, 96, 1, "mixed_5b_b0"), b1, b2,
-                    _avg_pool_branch(x, 64, "mixed_5b")], "mixed_5b")
+    return concat([conv_bn(x, 96, 1, "mixed_5b_b0"), b1, b2,
+                    avg_pool_branch(x, 64, "mixed_5b")], "mixed_5b")
 
 
-@register("inception_resnet_v2", recipe=IMAGENET_INCEPTION)
+@register("inception_resnet_v2")
 def inception_resnet_v2(input_shape=(299, 299, 3), num_classes=1000, scales=(0.17, 0.1, 0.2),
                         dropout=0.2):
     """Inception-ResNet-v2 (Szegedy et al. 2016), 55,873,736 params (= keras.applications)."""
@@ -92,10 +91,10 @@ def inception_resnet_v2(input_shape=(299, 299, 3), num_classes=1000, scales=(0.1
         x = _block8(x, (192, (192, 224, 256)), scales[2], f"block8_{i}")
     x = _block8(x, (192, (192, 224, 256)), 1.0, "block8_10", activation=False)
     x = conv_bn(x, 1536, 1, "conv_7b")
-    return keras.Model(inputs, _head(x, num_classes, dropout), name="inception_resnet_v2")
+    return keras.Model(inputs, pooled_head(x, num_classes, dropout), name="inception_resnet_v2")
 
 
-@register("inception_resnet_v1", recipe=IMAGENET_INCEPTION)
+@register("inception_resnet_v1")
 def inception_resnet_v1(input_shape=(299, 299, 3), num_classes=1000, scales=(0.17, 0.1, 0.2),
                         dropout=0.2):
     """Inception-ResNet-v1 (Szegedy et al. 2016), 22,742,808 trainable params."""
@@ -116,4 +115,4 @@ def inception_resnet_v1(input_shape=(299, 299, 3), num_classes=1000, scales=(0.1
     x = _reduction_b(x, ((256, 384), (256, 256), (256, 256, 256)))
     for i in range(1, 6):
         x = _block8(x, (192, (192, 192, 192)), scales[2], f"block8_{i}")
-    return keras.Model(inputs, _head(x, num_classes, dropout), name="inception_resnet_v1")
+    return keras.Model(inputs, pooled_head(x, num_classes, dropout), name="inception_resnet_v1")

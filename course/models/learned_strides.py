@@ -10,7 +10,8 @@ at the two downsampling places:
   (initial stride 2, so both start with the same feature-map sizes).
 
 Layout (widths ``(32, 64, 128)``): ``scale`` (x/255), then three stages of two 3x3 conv + BN +
-ReLU layers; stages 2 and 3 downsample in their first layer; global average pooling; ``logits``.
+ReLU layers; stages 2 and 3 downsample in their first layer; global average pooling
+(``features``); ``logits``.
 The global pooling is what lets ``cifar_diffstride`` have feature maps whose size changes during
 training (DiffStride's output is ``ceil(n / stride)``).
 
@@ -25,10 +26,8 @@ import keras
 from keras import layers
 
 from course.layers.spectral import DiffStride
-from course.models import Recipe, register
-
-_RECIPE = Recipe(data="cifar10", epochs=20, batch_size=128, optimizer="adam",
-                 learning_rate=2e-3, schedule="cosine", augment=("flip", "crop"))
+from course.models import register
+from course.models.common import pooled_head
 
 
 def _conv_bn_relu(x, filters, name, strides=1, diffstride=None):
@@ -53,19 +52,17 @@ def _build(name, input_shape, num_classes, widths, learned, init_stride, smoothn
         else:
             x = _conv_bn_relu(x, filters, f"{prefix}_conv1", strides=2 if down else 1)
         x = _conv_bn_relu(x, filters, f"{prefix}_conv2")
-    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    outputs = layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, pooled_head(x, num_classes), name=name)
 
 
-@register("cifar_strided", recipe=_RECIPE)
+@register("cifar_strided")
 def cifar_strided(input_shape=(32, 32, 3), num_classes=10, widths=(32, 64, 128)):
     """Plain 6-conv CIFAR CNN with stride-2 convolutions: 289,642 params (twin of DiffStride)."""
     return _build("cifar_strided", input_shape, num_classes, widths, learned=False,
                   init_stride=2.0, smoothness=4.0)
 
 
-@register("cifar_diffstride", recipe=_RECIPE)
+@register("cifar_diffstride")
 def cifar_diffstride(input_shape=(32, 32, 3), num_classes=10, widths=(32, 64, 128),
                      init_stride=2.0, smoothness=4.0):
     """The same CNN downsampled by DiffStride (Riad et al. 2022): 289,644 params (2 strides)."""

@@ -14,7 +14,7 @@ import keras
 from keras import layers, ops
 
 from course.layers.lenet import LENET_C3_TABLE, PartiallyConnectedConv2D, TrainableSubsampling
-from course.models import Recipe, register
+from course.models import register
 
 
 @keras.saving.register_keras_serializable(package="course")
@@ -23,8 +23,7 @@ def scaled_tanh(x):
     return 1.7159 * ops.tanh(2.0 * x / 3.0)
 
 
-@register("lenet5", recipe=Recipe(data="mnist", epochs=10, batch_size=64, learning_rate=1e-3,
-                                  schedule="cosine"))
+@register("lenet5")
 def lenet5(input_shape=(32, 32, 1), num_classes=10):
     """LeNet-5 (LeCun et al. 1998), 60,850 params; MNIST digits are padded to 32x32 inside."""
     inputs = keras.Input(input_shape, name="image")
@@ -40,5 +39,6 @@ def lenet5(input_shape=(32, 32, 1), num_classes=10):
     x = layers.Conv2D(120, 5, activation=scaled_tanh, name="C5")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(84, activation=scaled_tanh, name="F6")(x)
-    outputs = layers.Dense(num_classes, name="logits")(x)
+    features = layers.Identity(name="features")(x)
+    outputs = layers.Dense(num_classes, name="logits")(features)
     return keras.Model(inputs, outputs, name="lenet5")

@@ -1,28 +1,33 @@
 """Network in Network (Lin, Chen & Yan 2013) for CIFAR-10.
 
 Three "mlpconv" blocks: a spatial convolution followed by two 1x1 convolutions (a small MLP
-slid over the image), then max/average pooling and dropout; the last 1x1 conv has one channel per
-class and global average pooling replaces the fully-connected classifier. Widths follow the
-authors' CIFAR-10 model (192-160-96, 192-192-192, 192-192-classes): 966,986 parameters.
+slid over the image), then max/average pooling and dropout. Widths follow the authors' CIFAR-10
+model (192-160-96, 192-192-192, 192-192-classes): 966,986 parameters.
+
+The paper's last layer is a linear 1x1 convolution with one map per class, averaged over the
+image by global average pooling. Both steps are linear, so they commute: averaging first and
+then applying the same weights as a dense layer gives exactly the same scores,
+``GAP(W * x + b) = W GAP(x) + b``. The model is written that second way, so the 192 averaged
+channels are its ``features`` and the class-map weights are the ``logits`` layer's kernel
+(``(192, classes)``, the same 1,930 parameters); ``class_maps(model, images)`` recovers the
+per-class maps the paper draws.
 """
 from __future__ import annotations
 
 import keras
 from keras import layers
 
-from course.models import Recipe, register
+from course.models import register
 
 
 def mlpconv(x, filters, kernel, name):
-    """A spatial conv then two 1x1 convs, all with ReLU (the paper's mlpconv layer)."""
+    """A spatial conv then two 1x1 convs, with ReLU (the paper's mlpconv layer)."""
     x = layers.Conv2D(filters[0], kernel, padding="same", activation="relu", name=f"{name}_conv")(x)
     x = layers.Conv2D(filters[1], 1, activation="relu", name=f"{name}_cccp1")(x)
     return layers.Conv2D(filters[2], 1, activation="relu", name=f"{name}_cccp2")(x)
 
 
-@register("nin", recipe=Recipe(data="cifar10", epochs=40, batch_size=128, optimizer="sgd",
-                               learning_rate=0.05, schedule="cosine", weight_decay=1e-4,
-                               augment=("flip", "crop")))
+@register("nin")
 def nin(input_shape=(32, 32, 3), num_classes=10, dropout=0.5):
     """Network in Network (Lin et al. 2013), CIFAR-10 model, 966,986 params."""
     inputs = keras.Input(input_shape, name="image")
@@ -35,6 +40,18 @@ def nin(input_shape=(32, 32, 3), num_classes=10, dropout=0.5):
     x = layers.Dropout(dropout, name="drop2")(x)
     x = layers.Conv2D(192, 3, padding="same", activation="relu", name="mlpconv3_conv")(x)
     x = layers.Conv2D(192, 1, activation="relu", name="mlpconv3_cccp1")(x)
-    x = layers.Conv2D(num_classes, 1, name="mlpconv3_cccp2")(x)  # one map per class
-    outputs = layers.GlobalAveragePooling2D(name="logits")(x)
+    features = layers.GlobalAveragePooling2D(name="features")(x)
+    # = the paper's linear 1x1 "cccp2" conv to one map per class, then GAP (see above)
+    outputs = layers.Dense(num_classes, name="logits")(features)
     return keras.Model(inputs, outputs, name="nin")
+
+
+def class_maps(model, images):
+    """The paper's per-class maps (N, H, W, classes): the last 1x1 convolution applied before
+    averaging, i.e. ``mlpconv3_cccp1`` maps times the ``logits`` kernel plus its bias."""
+    import numpy as np
+
+    probe = keras.Model(model.inputs, model.get_layer("mlpconv3_cccp1").output)
+    maps = probe.predict(np.asarray(images, dtype="float32"), verbose=0)
+    kernel, bias = model.get_layer("logits").get_weights()
+    return maps @ kernel + bias

@@ -12,12 +12,14 @@
 """
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import layers
 
 from course.layers.residual import ZeroPadShortcut
-from course.models import Recipe, register
-from course.models.alexnet import IMAGENET
+from course.models import register
+from course.models.common import pooled_head
 
 #: ImageNet ResNets: block type and blocks per stage (Table 1 of He et al. 2015).
 RESNET_STAGES = {18: ("basic", [2, 2, 2, 2]), 34: ("basic", [3, 4, 6, 3]),
@@ -25,8 +27,6 @@ RESNET_STAGES = {18: ("basic", [2, 2, 2, 2]), 34: ("basic", [3, 4, 6, 3]),
                  152: ("bottleneck", [3, 8, 36, 3])}
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
 VARIANTS = ("a", "b", "c", "d", "e")
-CIFAR = Recipe(data="cifar10", epochs=60, batch_size=128, optimizer="sgd", learning_rate=0.1,
-               schedule="step", weight_decay=1e-4, augment=("flip", "crop"))
 BN_EPSILON = 1.001e-5
 
 
@@ -93,9 +93,7 @@ def resnet(depth, input_shape=(224, 224, 3), num_classes=1000, use_bias=False):
                 x = basic_block(x, filters, name, strides, use_bias=use_bias)
             else:
                 x = bottleneck_block(x, filters, name, strides, use_bias=use_bias)
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, outputs, name=f"resnet{depth}")
+    return keras.Model(inputs, pooled_head(x, num_classes), name=f"resnet{depth}")
 
 
 def cifar_resnet(depth, input_shape=(32, 32, 3), num_classes=10, residual=True):
@@ -111,10 +109,8 @@ def cifar_resnet(depth, input_shape=(32, 32, 3), num_classes=10, residual=True):
             strides = 2 if b == 1 and stage > 1 else 1
             x = basic_block(x, filters, f"stage{stage}_block{b}", strides, shortcut="zero_pad",
                             residual=residual)
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(num_classes, name="logits")(x)
     kind = "resnet" if residual else "plain"
-    return keras.Model(inputs, outputs, name=f"cifar_{kind}{depth}")
+    return keras.Model(inputs, pooled_head(x, num_classes), name=f"cifar_{kind}{depth}")
 
 
 def preact_block(x, filters, name, strides=1, variant="e", bottleneck=False):
@@ -177,30 +173,19 @@ def preact_resnet(depth, input_shape=(32, 32, 3), num_classes=10, variant="e",
             x = preact_block(x, filters, f"stage{stage}_block{b}", strides, variant, bottleneck)
     if variant in ("d", "e"):  # the last block's sum is not yet normalised
         x = layers.ReLU(name="post_relu")(_bn(x, "post_bn"))
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, outputs, name=f"preact_resnet{depth}")
+    return keras.Model(inputs, pooled_head(x, num_classes), name=f"preact_resnet{depth}")
 
 
-def _register_all():
-    for depth in RESNET_STAGES:
-        def build(input_shape=(224, 224, 3), num_classes=1000, use_bias=False, depth=depth):
-            return resnet(depth, input_shape, num_classes, use_bias)
-        build.__doc__ = f"ResNet-{depth} (He et al. 2015), {RESNET_STAGES[depth][0]} blocks."
-        register(f"resnet{depth}", recipe=IMAGENET)(build)
-    for depth in CIFAR_DEPTHS:
-        for residual, kind in ((True, "resnet"), (False, "plain")):
-            def build(input_shape=(32, 32, 3), num_classes=10, depth=depth, residual=residual):
-                return cifar_resnet(depth, input_shape, num_classes, residual)
-            build.__doc__ = (f"CIFAR {'ResNet' if residual else 'plain net'}-{depth} "
-                             "(He et al. 2015, sec. 4.2)" + ("" if residual else ", no shortcuts"))
-            register(f"cifar_{kind}{depth}", recipe=CIFAR)(build)
-    for depth in (110, 164):
-        def build(input_shape=(32, 32, 3), num_classes=10, variant="e", depth=depth):
-            return preact_resnet(depth, input_shape, num_classes, variant)
-        build.__doc__ = (f"Pre-activation ResNet-{depth} (He et al. 2016), "
-                         f"{'bottleneck' if depth == 164 else 'basic'} blocks, variants a-e.")
-        register(f"preact_resnet{depth}", recipe=CIFAR)(build)
-
-
-_register_all()
+for _depth, (_kind, _) in RESNET_STAGES.items():
+    register(f"resnet{_depth}", functools.partial(resnet, _depth),
+             f"ResNet-{_depth} (He et al. 2015), {_kind} blocks.")
+for _depth in CIFAR_DEPTHS:
+    register(f"cifar_resnet{_depth}", functools.partial(cifar_resnet, _depth),
+             f"CIFAR ResNet-{_depth} (He et al. 2015, sec. 4.2).")
+    register(f"cifar_plain{_depth}", functools.partial(cifar_resnet, _depth, residual=False),
+             f"CIFAR plain net-{_depth} (He et al. 2015, sec. 4.2), no shortcuts.")
+for _depth in (110, 164):
+    register(f"preact_resnet{_depth}",
+             functools.partial(preact_resnet, _depth, bottleneck=_depth >= 164),
+             f"Pre-activation ResNet-{_depth} (He et al. 2016), "
+             f"{'bottleneck' if _depth == 164 else 'basic'} blocks, variants a-e.")

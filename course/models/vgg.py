@@ -7,15 +7,24 @@ vgg19 143,667,240 (vgg16/19 equal ``keras.applications.VGG16/VGG19``). fc6 alone
 """
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import layers
 
 from course.models import register
-from course.models.alexnet import IMAGENET, _classifier
+from course.models.common import fc_classifier
 
 #: Convolutions per stage (widths 64, 128, 256, 512, 512), Table 1 of the paper.
 VGG_STAGES = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 VGG_WIDTHS = (64, 128, 256, 512, 512)
+
+
+def vgg_stage(x, convs: int, width: int, name: str):
+    """``convs`` 3x3 convolutions of ``width`` filters (ReLU, padding 1), then a 2x2/2 max-pool."""
+    for i in range(1, convs + 1):
+        x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{name}_conv{i}")(x)
+    return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
 
 
 def vgg(depth, input_shape=(224, 224, 3), num_classes=1000, dropout=0.5):
@@ -25,21 +34,11 @@ def vgg(depth, input_shape=(224, 224, 3), num_classes=1000, dropout=0.5):
     inputs = keras.Input(input_shape, name="image")
     x = layers.Rescaling(1 / 255, name="scale")(inputs)
     for stage, (convs, width) in enumerate(zip(VGG_STAGES[depth], VGG_WIDTHS), start=1):
-        for i in range(1, convs + 1):
-            x = layers.Conv2D(width, 3, padding="same", activation="relu",
-                              name=f"block{stage}_conv{i}")(x)
-        x = layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)
-    outputs = _classifier(x, num_classes, dropout=dropout)
+        x = vgg_stage(x, convs, width, f"block{stage}")
+    outputs = fc_classifier(x, num_classes, dropout=dropout)
     return keras.Model(inputs, outputs, name=f"vgg{depth}")
 
 
-def _register(depth):
-    def build(input_shape=(224, 224, 3), num_classes=1000, dropout=0.5):
-        return vgg(depth, input_shape, num_classes, dropout)
-
-    build.__doc__ = f"VGG-{depth} (Simonyan & Zisserman 2014), configuration of Table 1."
-    register(f"vgg{depth}", recipe=IMAGENET)(build)
-
-
 for _depth in VGG_STAGES:
-    _register(_depth)
+    register(f"vgg{_depth}", functools.partial(vgg, _depth),
+             f"VGG-{_depth} (Simonyan & Zisserman 2014), configuration of Table 1.")

@@ -1,0 +1,169 @@
+"""Keras callbacks the course's training uses: progress, Lookahead, learned-stride logging."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+
+import keras
+
+
+def in_notebook() -> bool:
+    """True inside a running Jupyter kernel."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def live_display() -> bool:
+    """True where someone watches the output live: a terminal, or a Jupyter kernel with
+    ipywidgets (where tqdm draws a widget). False in logs, pipes and CI."""
+    if in_notebook():
+        return importlib.util.find_spec("ipywidgets") is not None
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def format_logs(logs: dict) -> str:
+    """``loss 0.1234, accuracy 97.50%, val_loss ...`` from a Keras ``logs`` dict."""
+    parts = []
+    order = ("loss", "accuracy", "val_loss", "val_accuracy")
+    keys = sorted(logs or {}, key=lambda k: (order.index(k) if k in order else len(order), k))
+    for key, value in ((k, logs[k]) for k in keys):
+        if key == "learning_rate" or value is None:
+            continue
+        value = float(value)
+        parts.append(f"{key} {value:.2%}" if key.endswith("accuracy") else f"{key} {value:.4f}")
+    return ", ".join(parts)
+
+
+class Progress(keras.callbacks.Callback):
+    """Progress of ``model.fit`` for people and for logs.
+
+    Where someone is watching (``live_display()``: a terminal or a notebook) one live tqdm bar
+    runs over all remaining training steps. In every case one line is printed per epoch
+    (``epoch 3/12: loss ..., accuracy ... (41 s)``), so a log or an executed notebook holds one
+    line per epoch rather than thousands of bar redraws.
+    """
+
+    def __init__(self, live: bool | None = None, prefix: str = ""):
+        super().__init__()
+        self.live = live_display() if live is None else live
+        self.prefix = prefix
+        self.bar = None
+        self.epoch_start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+        if self.live and self.bar is None:
+            from tqdm.auto import tqdm
+
+            steps, epochs = self.params.get("steps"), self.params.get("epochs", 1)
+            total = None if steps is None else steps * (epochs - epoch)
+            self.bar = tqdm(total=total, desc=self.prefix or "training", unit="step",
+                            leave=False, dynamic_ncols=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.bar is not None:
+            self.bar.update(1)
+            if batch % 10 == 0 and logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.epoch_start
+        line = (f"{self.prefix}epoch {epoch + 1}/{self.params.get('epochs', '?')}: "
+                f"{format_logs(logs)} ({seconds:.0f} s)")
+        if self.bar is not None:
+            self.bar.write(line)
+        else:
+            print(line, flush=True)
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class Lookahead(keras.callbacks.Callback):
+    """Lookahead weight averaging (Zhang et al. 2019, "Lookahead Optimizer: k steps forward,
+    1 step back") in airbench's form: every ``every`` steps the weights move to an exponential
+    average ``avg <- decay * avg + (1 - decay) * weights`` with ``decay = 0.95**every * t**3``
+    (``t`` = fraction of training done), so averaging is light early and strong late; at the end
+    the weights become the average. Covers all float weights, batch-norm statistics included.
+    """
+
+    def __init__(self, total_steps: int, every: int = 5):
+        super().__init__()
+        self.total_steps, self.every = max(1, int(total_steps)), int(every)
+        self.average = None
+
+    def _variables(self):
+        return [v for v in self.model.weights if "float" in str(v.dtype)]
+
+    def on_train_begin(self, logs=None):
+        self.average = None  # snapshot at the first batch, after BackupAndRestore has restored
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.average is None:
+            self.average = [keras.ops.convert_to_numpy(v) for v in self._variables()]
+
+    def _update(self, decay: float):
+        for average, variable in zip(self.average, self._variables()):
+            average *= decay
+            average += (1 - decay) * keras.ops.convert_to_numpy(variable)
+            variable.assign(average)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        if step % self.every == 0:
+            self._update(0.95 ** self.every * min(1.0, step / self.total_steps) ** 3)
+
+    def on_train_end(self, logs=None):
+        if self.average is not None:
+            self._update(1.0)
+
+
+class StrideHistory(keras.callbacks.Callback):
+    """Record every ``DiffStride`` layer's stride every ``every`` training batches.
+
+    After training, ``self.steps`` is the list of global steps and ``self.strides`` maps each
+    layer name to its stride at those steps (the first entry is the value before training).
+    """
+
+    def __init__(self, every: int = 1):
+        super().__init__()
+        self.every = max(1, int(every))
+        self.steps: list[int] = []
+        self.strides: dict[str, list[float]] = {}
+        self._step = 0
+
+    def _record(self):
+        from course.layers.spectral import diffstride_layers
+
+        self.steps.append(self._step)
+        for layer in diffstride_layers(self.model):
+            self.strides.setdefault(layer.name, []).append(
+                float(keras.ops.convert_to_numpy(layer.stride)))
+
+    def on_train_begin(self, logs=None):
+        if not self.steps:
+            self._record()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._step % self.every == 0:
+            self._record()
+
+    def plot(self, ax=None, title="Learned strides"):
+        """Stride of each layer against the training step."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        for name, values in self.strides.items():
+            ax.plot(self.steps, values, label=name)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("stride")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        return ax
