@@ -19,7 +19,7 @@ main: $(BIN)/.installed
 	$(BIN)/python -m course train mnist_two_layer_cnn --data mnist --out runs/mnist_two_layer_cnn
 
 test: $(BIN)/.installed
-	COURSE_FAST=1 $(BIN)/python -m pytest --nbval-lax tests notebooks solutions
+	COURSE_FAST=1 $(BIN)/python -m pytest -n auto --dist loadfile --nbval-lax tests notebooks solutions
 
 exercises: $(BIN)/.installed
 	$(BIN)/python -m course exercises --write

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def time_to_accuracy(data_name: str, epochs: int | None, out: Path) -> dict:
     import keras
 
-    from course import data, models, training
+    from course import data, evaluation, recipes, training
 
     (_, _), (x_test, y_test) = data.load(data_name, fast=False)
     curve = []
@@ -38,7 +38,7 @@ def time_to_accuracy(data_name: str, epochs: int | None, out: Path) -> dict:
     class TestEachEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             paused = time.perf_counter()
-            accuracy = training.evaluate_accuracy(self.model, x_test, y_test)
+            accuracy = evaluation.evaluate_accuracy(self.model, x_test, y_test)
             curve.append({"epoch": epoch + 1, "train_s": round(paused - start - _eval_time(), 1),
                           "test_accuracy": round(accuracy, 4)})
             _EVAL.append(time.perf_counter() - paused)
@@ -46,13 +46,10 @@ def time_to_accuracy(data_name: str, epochs: int | None, out: Path) -> dict:
                   f"{curve[-1]['train_s']:.0f} s of training", flush=True)
 
     _EVAL.clear()
-    recipe = models.recipe("cifar100_reference")
+    recipe = recipes.get("cifar100_reference")
     if epochs:
-        from dataclasses import replace
-
-        recipe = replace(recipe, epochs=epochs)
-    result = training.train("cifar100_reference", data_name, out=out, recipe=recipe, fast=False,
-                            callbacks=[TestEachEpoch()])
+        recipe = recipe.replace(epochs=epochs)
+    result = training.train(recipe, data_name, out=out, fast=False, callbacks=[TestEachEpoch()])
     return {"curve": curve, "final": result.metrics, "eval_s": round(_eval_time(), 1)}
 
 
@@ -67,18 +64,18 @@ def keras_throughput(batch_size: int, steps: int, num_classes: int, precision: s
     import keras
     import tensorflow as tf
 
-    from course import models, training
+    from course import layers, recipes, training
+    from course.callbacks import Lookahead
 
     keras.utils.set_random_seed(0)
-    model = training.create_in_precision("cifar100_reference", precision,
-                                         num_classes=num_classes)
-    recipe = models.recipe("cifar100_reference")
-    training.compile_model(model, recipe, steps, 1)
+    recipe = recipes.get("cifar100_reference").replace(mixed_precision=precision)
+    model = recipe.create() if num_classes == 100 else recipe.replace(data="cifar10").create()
+    training.compile_for(model, recipe, steps)
     x = np.random.default_rng(0).uniform(0, 255, (batch_size * 4, 32, 32, 3)).astype("float32")
     y = np.arange(len(x)) % num_classes
-    training.adapt_layers(model, x)  # whitening filters from (random) data, as in training
+    layers.adapt_layers(model, x)  # whitening filters from (random) data, as in training
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).repeat().prefetch(2)
-    callbacks = [training.Lookahead(steps)] if recipe.lookahead else []
+    callbacks = [Lookahead(steps)] if recipe.lookahead else []
     model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # build and trace
     start = time.perf_counter()
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks)
@@ -172,12 +169,13 @@ def main(argv=None) -> int:
     parser.add_argument("--throughput-only", action="store_true")
     args = parser.parse_args(argv)
 
-    from course import models
+    import instructor.reference  # noqa: F401  (registers the answer key's model and recipe)
+    from course import precision, recipes
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     classes = 100 if args.data == "cifar100" else 10
-    batch = models.recipe("cifar100_reference").batch_size
+    batch = recipes.get("cifar100_reference").batch_size
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     report = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip()
               + f", {cores} CPU cores", "data": args.data}
@@ -187,16 +185,14 @@ def main(argv=None) -> int:
     print(f"Timing {args.steps} training steps of batch {batch} in Keras and PyTorch ...",
           flush=True)
     speeds = {}
-    for precision in ("float32", "bfloat16"):
-        speeds[f"keras_{precision}"] = round(keras_throughput(batch, args.steps, classes,
-                                                              precision), 1)
-        torch_speed = torch_throughput(batch, args.steps, classes, precision == "bfloat16")
-        speeds[f"torch_{precision}"] = round(torch_speed, 1) if torch_speed else None
+    for setting in ("off", "bfloat16"):
+        name = "float32" if setting == "off" else setting
+        speeds[f"keras_{name}"] = round(keras_throughput(batch, args.steps, classes, setting), 1)
+        torch_speed = torch_throughput(batch, args.steps, classes, setting == "bfloat16")
+        speeds[f"torch_{name}"] = round(torch_speed, 1) if torch_speed else None
     report["images_per_s"] = speeds
-    from course import training
-
-    report["recipe_precision"] = training.mixed_precision_policy(
-        models.recipe("cifar100_reference").mixed_precision)
+    report["recipe_precision"] = precision.policy_name(
+        recipes.get("cifar100_reference").mixed_precision)
 
     print("\n## cifar100_reference benchmark")
     print(f"machine: {report['machine']}")

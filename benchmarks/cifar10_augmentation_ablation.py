@@ -14,43 +14,37 @@ Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SETTINGS = {  # short key -> (row label, augmentations)
     "none": ("none", ()),
-    "crop": ("crop", ("crop",)),
+    "crop": ("crop", ("crop",)),  # cifar10_cnn's names: crop = random 24x24 (course.augment)
     "flip": ("crop + flip", ("crop", "flip")),
     "all": ("crop + flip + brightness + contrast", ("crop", "flip", "brightness", "contrast")),
 }
 
 
 def run(name, augment, x_train, y_train, x_test, y_test, epochs, lrn, seed):
-    from course import data, models, training
+    from course import evaluation, recipes, training
 
-    training.set_seed(seed)
-    model = models.create("cifar10_cnn", augment=augment, lrn=lrn, seed=seed)
-    recipe = replace(models.recipe("cifar10_cnn"), epochs=epochs)
-    train_ds = data.pipeline(x_train, y_train, batch_size=recipe.batch_size, shuffle=True,
-                             seed=seed)
-    training.compile_model(model, recipe, math.ceil(len(x_train) / recipe.batch_size), epochs)
-    start = time.perf_counter()
-    history = training.fit(model, train_ds, epochs, verbose=0)
-    wall = time.perf_counter() - start
-    test = training.evaluate_accuracy(model, x_test, y_test)
-    test_flip = training.evaluate_accuracy(model, x_test, y_test, tta_flip=True)
-    train_plain = training.evaluate_accuracy(model, x_train[:10000], y_train[:10000])
-    row = {"setting": name, "train_acc_augmented": history["accuracy"][-1],
+    recipe = recipes.get("cifar10_cnn").replace(
+        epochs=epochs, model_args={"augment": augment, "lrn": lrn, "seed": seed})
+    result = training.train(recipe, ((x_train, y_train), (x_test, y_test)), seed=seed,
+                            fast=False, verbose=0)
+    model = result.model
+    test = result.metrics["test_accuracy"]
+    test_flip = evaluation.evaluate_accuracy(
+        evaluation.with_test_time_augmentation(model, "flip"), x_test, y_test)
+    train_plain = evaluation.evaluate_accuracy(model, x_train[:10000], y_train[:10000])
+    row = {"setting": name, "train_acc_augmented": result.history["accuracy"][-1],
            "train_acc_clean": train_plain, "test_acc": test, "test_acc_flip_tta": test_flip,
-           "wall_s": wall}
+           "wall_s": result.metrics["wall_time_s"]}
     print(f"  {name}: test {test:.2%} (flip TTA {test_flip:.2%}), train (clean) "
-          f"{train_plain:.2%}, {wall:.0f} s", flush=True)
+          f"{train_plain:.2%}, {row['wall_s']:.0f} s", flush=True)
     return row
 
 

@@ -143,12 +143,13 @@ def _load(data, recipe, fast):
         train_split, test_split = datasets.load(name, fast=fast)
         return name, train_split, test_split
     try:
-        (x_train, y_train), (x_test, y_test) = data
-    except (TypeError, ValueError):
+        (x_train, y_train), test = data
+        test = None if test is None else (np.asarray(test[0]), np.asarray(test[1]).reshape(-1))
+    except (TypeError, ValueError, IndexError):
         raise ValueError("data must be a data set name ('mnist', 'cifar10', 'cifar100') or "
-                         "((x_train, y_train), (x_test, y_test)) arrays.") from None
-    return "arrays", (np.asarray(x_train), np.asarray(y_train).reshape(-1)), \
-        (np.asarray(x_test), np.asarray(y_test).reshape(-1))
+                         "((x_train, y_train), (x_test, y_test)) arrays (the test pair may be "
+                         "None).") from None
+    return "arrays", (np.asarray(x_train), np.asarray(y_train).reshape(-1)), test
 
 
 def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | None = None,
@@ -158,12 +159,13 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
     """Train with a recipe (a ``Recipe`` or a registered name); evaluate on the test set.
 
     - ``data``: a data set name (default: the recipe's) or ``((x_train, y_train), (x_test,
-      y_test))`` arrays of raw pixels and integer labels;
+      y_test))`` arrays of raw pixels and integer labels; the test split may be ``None`` (no
+      test accuracy: an exercise keeps the test set for grading);
     - ``model``: a model you built (default: the recipe's, built for its data set);
     - ``epochs``, ``batch_size``, ``validation_split``: override the recipe;
       ``validation_data=(x_val, y_val)`` gives a validation set of your own;
-    - fast mode (``COURSE_FAST=1`` or ``fast=True``): a data subset and at most
-      ``config.FAST_EPOCHS`` epochs;
+    - fast mode (``COURSE_FAST=1`` or ``fast=True``): a data subset (for a data set name) and
+      at most ``config.FAST_EPOCHS`` epochs unless ``epochs`` is given;
     - ``out``: folder for ``model.keras``, ``metrics.json``, ``history.csv``, ``history.png``.
     """
     recipe = recipes.get(recipe) if isinstance(recipe, str) else recipe
@@ -171,10 +173,12 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
                                    "validation_split": validation_split}.items() if v is not None}
     recipe = recipe.replace(**overrides)
     fast = config.is_fast() if fast is None else fast
-    epochs = min(recipe.epochs, config.FAST_EPOCHS) if fast else recipe.epochs
+    if fast and epochs is None:  # the recipe's own epochs are capped; explicit ones are kept
+        recipe = recipe.replace(epochs=min(recipe.epochs, config.FAST_EPOCHS))
+    epochs = recipe.epochs
 
     set_seed(seed)
-    data_name, (x_train, y_train), (x_test, y_test) = _load(data, recipe, fast)
+    data_name, (x_train, y_train), test = _load(data, recipe, fast)
     model = recipe.create() if model is None else model
     validation = validation_data
     if validation is None and recipe.validation_split:
@@ -192,14 +196,15 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
                           callbacks, verbose)
     wall = time.perf_counter() - start
     exported = evaluation.with_test_time_augmentation(model, recipe.tta)
-    test_accuracy = evaluation.evaluate_accuracy(exported, x_test, y_test)
+    test_accuracy = None if test is None else evaluation.evaluate_accuracy(exported, *test)
     val_accuracy = (None if validation is None
                     else evaluation.evaluate_accuracy(exported, *validation))
     metrics = {
         "model": model.name, "recipe": recipe.model or "custom", "data": data_name,
-        "test_accuracy": round(test_accuracy, 5), "test_error": round(1 - test_accuracy, 5),
-        "validation_accuracy": None if val_accuracy is None else round(val_accuracy, 5),
-        "test_images": int(len(x_test)), "train_images": int(len(x_train)),
+        "test_accuracy": _rounded(test_accuracy),
+        "test_error": None if test_accuracy is None else round(1 - test_accuracy, 5),
+        "validation_accuracy": _rounded(val_accuracy),
+        "test_images": 0 if test is None else int(len(test[0])), "train_images": int(len(x_train)),
         "epochs": int(epochs), "batch_size": int(recipe.batch_size), "tta": recipe.tta,
         "dtype_policy": policy, "parameters": int(model.count_params()),
         "wall_time_s": round(wall, 1), "fast_mode": bool(fast), "seed": int(seed),
@@ -213,12 +218,17 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         shutil.rmtree(out / "backup", ignore_errors=True)
     if verbose:
-        print(f"{model.name} on {data_name}: test accuracy {test_accuracy:.2%} "
-              f"(error {1 - test_accuracy:.2%}) after {epochs} epochs; "
-              f"training took {_duration(wall)}.")
+        scores = [f"{label} accuracy {value:.2%}" for label, value in
+                  (("validation", val_accuracy), ("test", test_accuracy)) if value is not None]
+        print(f"{model.name} on {data_name}: {', '.join(scores) or 'no held-out data'} after "
+              f"{epochs} epochs; training took {_duration(wall)}.")
         if out is not None:
             print(f"Saved {out / 'model.keras'}, {out / 'metrics.json'}, {out / 'history.png'}")
     return TrainResult(model, exported, history, metrics, None if out is None else Path(out))
+
+
+def _rounded(value):
+    return None if value is None else round(value, 5)
 
 
 def _versions() -> dict:

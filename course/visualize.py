@@ -196,3 +196,18 @@ def compare_histories(histories: dict, metrics=("loss", "val_accuracy"), titles=
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def show_code(obj):
+    """The source of a function or class of the package, to read in a lesson: the code the
+    student reads is the code that runs. Highlighted in Jupyter, plain text elsewhere."""
+    import inspect
+
+    source = inspect.getsource(obj)
+    try:
+        from IPython.display import Code
+
+        return Code(source, language="python")
+    except ImportError:
+        print(source)
+        return None

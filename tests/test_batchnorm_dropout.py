@@ -86,3 +86,18 @@ def test_dropout_semantics_match_keras():
     with pytest.raises(ValueError, match="rate"):
         InvertedDropout(1.0)
     assert InvertedDropout.from_config(ours.get_config()).rate == 0.3
+
+
+def test_lesson_networks_parameter_counts():
+    from course import models
+
+    assert models.create("mnist_mlp").count_params() == 669_706
+    with_dropout = models.create("mnist_mlp", dropout=0.5)
+    assert with_dropout.count_params() == 669_706
+    assert [type(layer).__name__ for layer in with_dropout.layers].count("InvertedDropout") == 2
+    plain = models.create("deep_plain_cnn", depth=6, batch_norm=False)
+    bn = models.create("deep_plain_cnn", depth=6, batch_norm=True)
+    convs = 3 * 3 * 3 * 32 + 5 * 3 * 3 * 32 * 32
+    assert plain.count_params() == convs + 6 * 32 + 32 * 10 + 10  # conv biases
+    assert bn.count_params() == convs + 6 * 4 * 32 + 32 * 10 + 10  # gamma, beta, mean, variance
+    assert bn.get_layer("layer3_conv").strides == (2, 2) and plain.output_shape == (None, 10)

@@ -30,7 +30,7 @@ from course.models import register
 from course.models.common import pooled_head
 
 
-def _conv_bn_relu(x, filters, name, strides=1, diffstride=None):
+def conv_bn_relu(x, filters, name, strides=1, diffstride=None):
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
                       name=f"{name}")(x)
     if diffstride is not None:
@@ -39,7 +39,7 @@ def _conv_bn_relu(x, filters, name, strides=1, diffstride=None):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def _build(name, input_shape, num_classes, widths, learned, init_stride, smoothness):
+def build_twin(name, input_shape, num_classes, widths, learned, init_stride, smoothness):
     inputs = keras.Input(tuple(input_shape), name="image")
     x = layers.Rescaling(1 / 255, name="scale")(inputs)
     for stage, filters in enumerate(widths, start=1):
@@ -48,17 +48,17 @@ def _build(name, input_shape, num_classes, widths, learned, init_stride, smoothn
         if down and learned:
             ds = DiffStride(init_stride=init_stride, smoothness=smoothness,
                             name=f"{prefix}_diffstride")
-            x = _conv_bn_relu(x, filters, f"{prefix}_conv1", diffstride=ds)
+            x = conv_bn_relu(x, filters, f"{prefix}_conv1", diffstride=ds)
         else:
-            x = _conv_bn_relu(x, filters, f"{prefix}_conv1", strides=2 if down else 1)
-        x = _conv_bn_relu(x, filters, f"{prefix}_conv2")
+            x = conv_bn_relu(x, filters, f"{prefix}_conv1", strides=2 if down else 1)
+        x = conv_bn_relu(x, filters, f"{prefix}_conv2")
     return keras.Model(inputs, pooled_head(x, num_classes), name=name)
 
 
 @register("cifar_strided")
 def cifar_strided(input_shape=(32, 32, 3), num_classes=10, widths=(32, 64, 128)):
     """Plain 6-conv CIFAR CNN with stride-2 convolutions: 289,642 params (twin of DiffStride)."""
-    return _build("cifar_strided", input_shape, num_classes, widths, learned=False,
+    return build_twin("cifar_strided", input_shape, num_classes, widths, learned=False,
                   init_stride=2.0, smoothness=4.0)
 
 
@@ -66,5 +66,5 @@ def cifar_strided(input_shape=(32, 32, 3), num_classes=10, widths=(32, 64, 128))
 def cifar_diffstride(input_shape=(32, 32, 3), num_classes=10, widths=(32, 64, 128),
                      init_stride=2.0, smoothness=4.0):
     """The same CNN downsampled by DiffStride (Riad et al. 2022): 289,644 params (2 strides)."""
-    return _build("cifar_diffstride", input_shape, num_classes, widths, learned=True,
+    return build_twin("cifar_diffstride", input_shape, num_classes, widths, learned=True,
                   init_stride=init_stride, smoothness=smoothness)
