@@ -93,8 +93,10 @@ def test_scaled_residual():
 
 
 @pytest.mark.parametrize("name, shape", [
-    ("inception_v3", (75, 75, 3)), ("inception_resnet_v2", (75, 75, 3)),
-    ("inception_v4", (75, 75, 3)),
+    ("inception_v3", (75, 75, 3)),
+    # 43M and 56M parameters: saving and reloading them takes half a minute, so on demand
+    pytest.param("inception_resnet_v2", (75, 75, 3), marks=pytest.mark.slow),
+    pytest.param("inception_v4", (75, 75, 3), marks=pytest.mark.slow),
 ])
 def test_small_inputs_train_without_nan_and_round_trip(tmp_path, name, shape):
     keras.utils.set_random_seed(0)

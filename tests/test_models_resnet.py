@@ -72,7 +72,8 @@ def test_preact_variants():
         models.create("preact_resnet110", variant="f")
 
 
-@pytest.mark.parametrize("name", ["cifar_resnet20", "cifar_plain20", "preact_resnet110"])
+@pytest.mark.parametrize("name", ["cifar_resnet20", "cifar_plain20",
+                                  pytest.param("preact_resnet110", marks=pytest.mark.slow)])
 def test_trains_without_nan_and_round_trips(tmp_path, name):
     keras.utils.set_random_seed(0)
     model = models.create(name)
