@@ -50,12 +50,18 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 def make_schedule(name: str, learning_rate: float, total_steps: int, **args):
     """A learning rate or schedule: ``constant``, ``cosine``, ``one_cycle`` or ``step``.
 
-    ``args`` go to the schedule (``OneCycle``'s ``warmup``, ``start_factor``, ``end_factor``).
+    ``args`` go to the schedule: ``OneCycle``'s ``warmup``, ``start_factor``, ``end_factor``;
+    ``cosine``'s ``warmup`` (a fraction of the steps spent rising linearly from 0).
     """
     total_steps = max(1, int(total_steps))
     if name == "constant":
         return learning_rate
-    if name == "cosine":
+    if name == "cosine":  # optional linear warm-up from 0 over a fraction of the steps
+        warmup = int(args.get("warmup", 0.0) * total_steps)
+        if warmup:
+            return keras.optimizers.schedules.CosineDecay(
+                0.0, max(1, total_steps - warmup), warmup_target=learning_rate,
+                warmup_steps=warmup)
         return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     if name == "one_cycle":
         return OneCycle(learning_rate, total_steps, **args)

@@ -29,6 +29,9 @@ def test_step_and_cosine_schedules():
     assert [float(step(s)) for s in (0, 60, 90)] == pytest.approx([1.0, 0.1, 0.01])
     cosine = optimizers.make_schedule("cosine", 1.0, 100)
     assert float(cosine(50)) == pytest.approx(0.5, abs=1e-6)
+    warm = optimizers.make_schedule("cosine", 1.0, 100, warmup=0.2)
+    assert [float(warm(s)) for s in (0, 10, 20, 60, 100)] == pytest.approx(
+        [0.0, 0.5, 1.0, 0.5, 0.0], abs=1e-6)
     with pytest.raises(ValueError, match="one_cycle"):
         optimizers.make_schedule("warp", 1.0, 10)
 

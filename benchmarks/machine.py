@@ -1,0 +1,73 @@
+"""Machine facts every benchmark prints with its times: CPU model, native bfloat16, the measured
+matmul GFLOP/s (float32 and bfloat16), load (is anything else running?), versions."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def load_average() -> float:
+    """1-minute load average (about 0 on an idle machine, ~cores when something else runs)."""
+    try:
+        return float(open("/proc/loadavg").read().split()[0])
+    except OSError:
+        return float("nan")
+
+
+def matmul_gflops(dtype: str = "float32", n: int = 2048, repeats: int = 5) -> float:
+    """Best of ``repeats`` n x n matmuls, in GFLOP/s (2 n^3 FLOPs each), TensorFlow, all cores."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), dtype=tf.float32)
+    b = tf.random.normal((n, n), dtype=tf.float32)
+    a, b = tf.cast(a, dtype), tf.cast(b, dtype)
+    (a @ b).numpy()  # warm up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        (a @ b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
+
+
+def describe(measure_peaks: bool = True) -> dict:
+    from course import precision
+
+    facts = {"cpu": cpu_model(), "cores": cores(), "native_bfloat16": precision.native_bfloat16(),
+             "load_average_1min": load_average(), "python": platform.python_version()}
+    import keras
+    import tensorflow as tf
+
+    facts.update(keras=keras.__version__, tensorflow=tf.__version__)
+    if measure_peaks:
+        facts["matmul_gflops_float32"] = round(matmul_gflops("float32"), 1)
+        if facts["native_bfloat16"]:
+            facts["matmul_gflops_bfloat16"] = round(matmul_gflops("bfloat16"), 1)
+    return facts
+
+
+def print_facts(facts: dict) -> None:
+    peaks = ", ".join(f"{k.split('_')[-1]} {v} GFLOP/s" for k, v in facts.items()
+                      if k.startswith("matmul_gflops"))
+    print(f"machine: {facts['cpu']}, {facts['cores']} cores, native bfloat16 "
+          f"{'yes' if facts['native_bfloat16'] else 'no'}; matmul {peaks or 'not measured'}; "
+          f"load average {facts['load_average_1min']:.2f} "
+          f"({'idle' if facts['load_average_1min'] < 0.5 else 'shared: other work running'}); "
+          f"TensorFlow {facts['tensorflow']}, Keras {facts['keras']}", flush=True)
