@@ -116,12 +116,20 @@ def main(argv=None) -> int:
     from course.models import UnknownModelError, UnknownOptionError
     from course.recipes import UnknownRecipeError
 
+    # `grade` keeps exit code 2 for an unusable artifact; its own failures (data set missing or
+    # damaged, a grader bug) exit 3 so that CI never blames a student for them.
+    grading = args.command == "grade"
     try:
         return args.func(args)
     except (UnknownModelError, UnknownOptionError, UnknownRecipeError, UnknownDatasetError,
             DatasetNotFoundError, DatasetCorruptedError) as err:
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
-        return 2
+        return 3 if grading else 2
+    except Exception as err:  # noqa: BLE001
+        if not grading:
+            raise
+        print(f"error: internal grader failure: {type(err).__name__}: {err}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("\ninterrupted; run the same command again to resume from the last epoch",
               file=sys.stderr)

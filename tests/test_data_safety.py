@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from course import data
-from tests.test_data import _cifar100_arrays, _pickle_batch, _write_cifar100_python, trust
+from tests.test_data import _cifar100_arrays, _write_cifar100_python, trust
 
 
 class _RunsCode:

@@ -1,0 +1,175 @@
+"""``python -m course grade TASK PATH``: the grader's command line.
+
+Exit codes (a folder exits with the largest of its rows):
+
+- 0 every artifact passed; 1 at least one failed the accuracy bar;
+- 2 at least one artifact is unusable (missing, refused, broken contract, over a limit, crashed);
+- 3 the grader could not do its job: the data set is missing or damaged, ``--csv`` cannot be
+  written, the folder holds no ``*.keras`` entry or cannot be read, the command line is wrong,
+  or the grader itself failed. Nothing is blamed on a student.
+
+``--json`` prints one JSON document in every case (a report, a folder summary, or an error).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from course.grading.report import Report, data_line, display_path, emit, printable, to_json
+from course.grading.tasks import EXIT_GRADER_ERROR, TASKS, Limits
+
+DESCRIPTION = """\
+Grade a submitted model.keras (or every *.keras under a folder) on the task's official test set.
+Each file is checked without running anything in it (zip bombs, Lambda layers, references to
+Python objects are refused), then loaded with Keras safe mode and evaluated in its own process
+with a time and a memory limit. Every file gets a row. The report names the data copy graded on
+(path and sha256) and an integrity figure: accuracy on mirrored and 1-pixel-shifted test images,
+flagged for the instructor when it collapses (a flag, not a fail).
+
+exit codes: 0 all pass, 1 some fail, 2 some unusable artifact, 3 grader-side problem
+(data set missing or damaged, --csv not writable, empty or unreadable folder, bad arguments).
+Details: docs/grading.md"""
+
+
+class GraderFailure(Exception):
+    """A grader-side problem (exit code 3)."""
+
+
+def add_grade(sub):
+    p = sub.add_parser("grade", help="grade a submitted model.keras (or a folder of them) on "
+                                     "the test set", description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("task", choices=sorted(TASKS), help="cifar100 (the assignment) or cifar10")
+    p.add_argument("path", help="a .keras file, or a folder whose *.keras entries are graded")
+    p.add_argument("--json", action="store_true", help="print one machine-readable JSON document")
+    p.add_argument("--csv", default=None, help="write one row per artifact to this file "
+                                               "(checked to be writable before grading)")
+    p.add_argument("--time-limit", type=float, default=Limits.time_s, metavar="SECONDS",
+                   help="wall-clock limit per artifact (default %(default)g)")
+    p.add_argument("--memory-limit", type=int, default=Limits.memory_mb, metavar="MIB",
+                   help="address space per artifact above the worker's start-up size "
+                        "(default %(default)d)")
+    _json_errors(p)
+    p.set_defaults(func=run)
+
+
+def _json_errors(p: argparse.ArgumentParser) -> None:
+    """Usage errors exit 3 (not argparse's 2, which means an unusable artifact here), as JSON
+    when ``--json`` is on the command line."""
+    parse_known_args = p.parse_known_args
+
+    def parse(args=None, namespace=None):
+        p.json_requested = "--json" in (sys.argv[1:] if args is None else list(args))
+        return parse_known_args(args, namespace)
+
+    def error(message):
+        if getattr(p, "json_requested", False):
+            emit(to_json({"error": printable(message), "error_type": "usage",
+                          "exit_code": EXIT_GRADER_ERROR}))
+        else:
+            p.print_usage(sys.stderr)
+            emit(f"{p.prog}: error: {printable(message)}", sys.stderr)
+        sys.exit(EXIT_GRADER_ERROR)
+
+    p.parse_known_args = parse
+    p.error = error
+
+
+def check_writable(path) -> None:
+    """Raise ``GraderFailure`` unless a file can be written at ``path`` (tried for real)."""
+    target = Path(path)
+    shown = display_path(path)
+    if target.is_dir():
+        raise GraderFailure(f"--csv {shown} is a folder; give a file name.")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise GraderFailure(f"--csv {shown}: the folder {display_path(folder)} does not exist.")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise GraderFailure(f"--csv {shown} is not writable.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".grades-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise GraderFailure(f"--csv {shown}: cannot write in {display_path(folder)} "
+                            f"({err.strerror}).") from None
+
+
+def _error(message: str, kind: str, as_json: bool) -> int:
+    if as_json:
+        emit(to_json({"error": printable(message), "error_type": kind,
+                      "exit_code": EXIT_GRADER_ERROR}))
+    else:
+        emit(f"error: {kind}: {printable(message)}", sys.stderr)
+    return EXIT_GRADER_ERROR
+
+
+def run(args) -> int:
+    from course.data import DatasetCorruptedError, DatasetNotFoundError
+    from course.grading import grader
+    from course.grading.report import write_csv
+    from course.grading.sandbox import SandboxError
+
+    as_json = args.json
+    try:
+        if args.time_limit <= 0 or args.memory_limit <= 0:
+            raise GraderFailure("--time-limit and --memory-limit must be positive.")
+        limits = Limits(time_s=args.time_limit, memory_mb=args.memory_limit)
+        if args.csv:
+            check_writable(args.csv)
+        folder_mode = os.path.isdir(args.path)
+        if folder_mode:
+            paths, unreadable = grader.collect(args.path)
+            if not paths and not unreadable:
+                raise GraderFailure(f"no *.keras files under {display_path(args.path)}.")
+        else:
+            paths, unreadable = [args.path], []
+        test_set = grader.load_test_set(TASKS[args.task])
+        reports = grader.grade_paths(paths, args.task, limits, test_set)
+    except GraderFailure as err:
+        return _error(str(err), "grader", as_json)
+    except (DatasetNotFoundError, DatasetCorruptedError) as err:
+        return _error(str(err), type(err).__name__, as_json)
+    except SandboxError as err:
+        return _error(str(err), "SandboxError", as_json)
+    reports += [Report(path=p, task=args.task, verdict="ERROR", cause="unreadable_folder",
+                       reason=f"the grader cannot list this folder ({why}); submissions in it "
+                              "were not graded.", data=test_set.copy)
+                for p, why in unreadable]
+    code = max(r.exit_code for r in reports)
+    if args.csv:
+        try:
+            write_csv(args.csv, reports)
+        except OSError as err:
+            return _error(f"--csv {display_path(args.csv)}: {err.strerror}", "grader", as_json)
+    if as_json:
+        if folder_mode:
+            emit(to_json({"task": args.task, "folder": display_path(args.path),
+                          "data": test_set.copy, "exit_code": code,
+                          "counts": _counts(reports),
+                          "reports": [r.to_dict() for r in reports]}))
+        else:
+            emit(to_json(reports[0].to_dict()))
+    elif folder_mode:
+        for r in reports:
+            emit(r.line())
+        counts = ", ".join(f"{n} {v}" for v, n in _counts(reports).items() if n)
+        flags = sum(r.integrity_flag for r in reports)
+        emit(f"{len(reports)} graded: {counts}; {flags} integrity flag(s). "
+             f"Data: {data_line(test_set.copy)}")
+    else:
+        emit(reports[0].to_text())
+    if args.csv:
+        emit(f"wrote {len(reports)} grades to {display_path(args.csv)}",
+             sys.stderr if as_json else sys.stdout)
+    return code
+
+
+def _counts(reports) -> dict:
+    counts = {"PASS": 0, "FAIL": 0, "UNUSABLE": 0, "ERROR": 0}
+    for r in reports:
+        counts[r.verdict] += 1
+    return counts

@@ -1,0 +1,34 @@
+"""``python -m course grade`` as a real process: the answer and nothing else, real exit codes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from course import data
+from tests.test_grader import linear_model, save
+
+
+def test_the_answer_and_nothing_else(tmp_path):
+    """No TensorFlow start-up log (oneDNN, cuda drivers, cuInit) before or after the answer,
+    from the command or from its worker process; the real exit code."""
+    folder = data.data_dir()
+    if folder is None or not (folder / "cifar100.npz").exists():
+        if os.environ.get("CI"):
+            raise AssertionError("CI must provide cifar100.npz in COURSE_DATA_DIR")
+        pytest.skip("cifar100.npz not in COURSE_DATA_DIR")
+    path = save(linear_model(), tmp_path / "untrained.keras")
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-m", "course", "grade", "cifar100", str(path),
+                             "--json"], capture_output=True, text=True, env=env, timeout=600)
+    assert result.stderr == ""
+    report = json.loads(result.stdout)  # the whole of stdout is the JSON document
+    assert result.returncode == 1 and report["verdict"] == "FAIL"
+    assert report["test_images"] == 10000
+    assert report["data"] == {"name": "cifar100", "path": str(folder / "cifar100.npz"),
+                              "sha256": data.KNOWN_NPZ_SHA256["cifar100"][184_449_628],
+                              "verified": "matches the published sha256"}
+
