@@ -119,7 +119,9 @@ class Report:
         """The one-line summary: ``PATH: VERDICT: reason`` (+ the integrity flag)."""
         text = f"{self.path}: {self.verdict}: {self.reason}"
         if self.integrity_flag:
-            text += " [INTEGRITY FLAG: see consistency]"
+            c = self.consistency
+            text += (f" [INTEGRITY FLAG: on {c['images']:,} test images {c['plain']:.1%} plain, "
+                     f"{c['mirror']:.1%} mirrored, {c['shift']:.1%} shifted 1 px]")
         return text
 
     def consistency_text(self) -> str | None:
