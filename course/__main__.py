@@ -55,6 +55,9 @@ def add_train(sub):
     p.add_argument("--validation-split", type=float, default=None, metavar="FRACTION",
                    help="hold out this fraction of the training set and report accuracy on it "
                         "(tune on this, never on the test set)")
+    p.add_argument("--devices", default=None, metavar="N|all",
+                   help="data-parallel training on N devices (GPUs, or logical CPU devices on a "
+                        "CPU-only machine) or on all of them")
     p.add_argument("--fast", action="store_true", help="same as COURSE_FAST=1")
     p.set_defaults(func=_train)
 
@@ -66,7 +69,7 @@ def _train(args) -> int:
     out = args.out or f"runs/{args.recipe}"
     result = training.train(recipe, epochs=args.epochs, batch_size=args.batch_size, out=out,
                             seed=args.seed, validation_split=args.validation_split,
-                            fast=True if args.fast else None)
+                            fast=True if args.fast else None, devices=args.devices)
     m = result.metrics
     val = (f"validation_accuracy={m['validation_accuracy']:.4f} "
            if m.get("validation_accuracy") is not None else "")
@@ -114,6 +117,7 @@ def main(argv=None) -> int:
         return 0
     from course.data import DatasetCorruptedError, DatasetNotFoundError, UnknownDatasetError
     from course.models import UnknownModelError, UnknownOptionError
+    from course.distribute import DeviceError
     from course.recipes import UnknownRecipeError
 
     # `grade` keeps exit code 2 for an unusable artifact; its own failures (data set missing or
@@ -122,7 +126,7 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (UnknownModelError, UnknownOptionError, UnknownRecipeError, UnknownDatasetError,
-            DatasetNotFoundError, DatasetCorruptedError) as err:
+            DatasetNotFoundError, DatasetCorruptedError, DeviceError) as err:
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 3 if grading else 2
     except Exception as err:  # noqa: BLE001

@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from course import config, evaluation, recipes
+from course import config, distribute, evaluation, recipes
 from course import data as datasets
 from course.callbacks import Lookahead, Progress
 from course.layers.adapt import adapt_layers, require_adapted
@@ -155,7 +155,7 @@ def _load(data, recipe, fast):
 def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | None = None,
           batch_size: int | None = None, out=None, seed: int = 0, fast: bool | None = None,
           validation_split: float | None = None, validation_data=None, callbacks=(),
-          verbose: int = 1) -> TrainResult:
+          devices=None, verbose: int = 1) -> TrainResult:
     """Train with a recipe (a ``Recipe`` or a registered name); evaluate on the test set.
 
     - ``data``: a data set name (default: the recipe's) or ``((x_train, y_train), (x_test,
@@ -166,7 +166,9 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
       ``validation_data=(x_val, y_val)`` gives a validation set of your own;
     - fast mode (``COURSE_FAST=1`` or ``fast=True``): a data subset (for a data set name) and
       at most ``config.FAST_EPOCHS`` epochs unless ``epochs`` is given;
-    - ``out``: folder for ``model.keras``, ``metrics.json``, ``history.csv``, ``history.png``.
+    - ``out``: folder for ``model.keras``, ``metrics.json``, ``history.csv``, ``history.png``;
+    - ``devices``: data-parallel training on N devices or ``"all"`` (``course.distribute``);
+      the recipe's batch is the global batch, split over the replicas.
     """
     recipe = recipes.get(recipe) if isinstance(recipe, str) else recipe
     overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size,
@@ -178,8 +180,10 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
     epochs = recipe.epochs
 
     set_seed(seed)
+    plan = distribute.plan(devices, recipe.batch_size)
     data_name, (x_train, y_train), test = _load(data, recipe, fast)
-    model = recipe.create() if model is None else model
+    with distribute.activated(plan):
+        model = recipe.create() if model is None else _on_devices(model, plan)
     validation = validation_data
     if validation is None and recipe.validation_split:
         (x_train, y_train), validation = datasets.train_val_split(
@@ -190,10 +194,16 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
         print(f"Training {model.name} on {data_name}: {len(x_train):,} images, {epochs} epochs, "
               f"batch {recipe.batch_size}, {model.count_params():,} parameters, {policy}, "
               f"{keras.backend.backend()} backend.{mode}", flush=True)
+        if plan is not None:
+            print(f"Data parallel ({plan.engine}) on {plan.replicas} devices "
+                  f"({', '.join(plan.devices)}): global batch {plan.global_batch} = "
+                  f"{plan.replicas} x {plan.per_replica_batch} per replica; learning rate "
+                  f"{recipe.learning_rate} unchanged (same global batch).", flush=True)
 
     start = time.perf_counter()
-    history = _fit_recipe(model, recipe, x_train, y_train, epochs, validation, out, seed,
-                          callbacks, verbose)
+    with distribute.activated(plan):
+        history = _fit_recipe(model, recipe, x_train, y_train, epochs, validation, out, seed,
+                              callbacks, verbose)
     wall = time.perf_counter() - start
     exported = evaluation.with_test_time_augmentation(model, recipe.tta)
     test_accuracy = None if test is None else evaluation.evaluate_accuracy(exported, *test)
@@ -210,6 +220,7 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
         "wall_time_s": round(wall, 1), "fast_mode": bool(fast), "seed": int(seed),
         "final_train_accuracy": history.get("accuracy", [None])[-1],
         "backend": keras.backend.backend(), "versions": _versions(),
+        "devices": {"replicas": 1} if plan is None else plan.describe(),
         "machine": f"{platform.machine()}, {_cpu_count()} CPU cores",
     }
     if out is not None:
@@ -225,6 +236,16 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
         if out is not None:
             print(f"Saved {out / 'model.keras'}, {out / 'metrics.json'}, {out / 'history.png'}")
     return TrainResult(model, exported, history, metrics, None if out is None else Path(out))
+
+
+def _on_devices(model, plan):
+    """``model`` itself on one device; under a data-parallel plan, a copy built in its scope
+    (so its variables are mirrored on every device) with the same weights."""
+    if plan is None:
+        return model
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _rounded(value):

@@ -18,6 +18,7 @@ with ``course.recipes``.
 """
 from __future__ import annotations
 
+import course  # noqa: F401  (first, so TensorFlow starts quietly)
 import keras
 import numpy as np
 from keras import layers

@@ -1,0 +1,88 @@
+"""Data-parallel training (course.distribute): equal weights on 2 replicas, a saved model that
+grades on one device, clear errors. Each case runs in a fresh process, because logical CPU
+devices must be configured before TensorFlow starts."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_python(code: str, timeout=600):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+def run_cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "course", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.skipif(os.cpu_count() < 2, reason="needs 2 CPU cores for 2 logical devices")
+def test_one_step_on_two_replicas_equals_one_step_on_one_device():
+    result = run_python("""
+        import json, numpy as np
+        import course
+        from course import distribute, models, recipes, training
+        import keras, tensorflow as tf
+
+        plan = distribute.plan(2, 64)
+        x = np.random.default_rng(0).uniform(0, 255, (64, 28, 28, 1)).astype("float32")
+        y = np.arange(64) % 10
+        recipe = recipes.Recipe(data="mnist", optimizer="sgd", learning_rate=0.1, momentum=0.9,
+                                schedule="constant", batch_size=64)
+
+        def one_step(p):
+            keras.utils.set_random_seed(0)
+            with distribute.activated(p):
+                model = models.create("lenet5", input_shape=(28, 28, 1))
+                start = [w.copy() for w in model.get_weights()]
+                training.compile_for(model, recipe, 10)
+                model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(64), verbose=0)
+            return start, model.get_weights()
+
+        start, single = one_step(None)
+        _, double = one_step(plan)
+        print(json.dumps({
+            "plan": plan.describe(),
+            "difference": max(float(np.abs(a - b).max()) for a, b in zip(single, double)),
+            "moved": max(float(np.abs(a - b).max()) for a, b in zip(single, start))}))
+    """)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["plan"]["replicas"] == 2 and report["plan"]["per_replica_batch"] == 32
+    assert report["moved"] > 1e-3  # the step changed the weights...
+    assert report["difference"] < 1e-5  # ...identically on one device and on two
+
+
+@pytest.mark.skipif(os.cpu_count() < 2, reason="needs 2 CPU cores for 2 logical devices")
+def test_training_on_two_devices_saves_a_model_that_grades_on_one(tmp_path):
+    result = run_cli("train", "cifar_strided", "--fast", "--devices", "2", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "global batch 128 = 2 x 64 per replica" in result.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["devices"]["replicas"] == 2 and metrics["devices"]["global_batch"] == 128
+    graded = run_cli("grade", "cifar10", str(tmp_path / "model.keras"), "--json")
+    report = json.loads(graded.stdout)
+    assert report["verdict"] == "FAIL" and 0 < report["accuracy"] < 0.9  # loads, runs, grades
+
+
+def test_more_devices_than_the_machine_has_is_a_clear_error():
+    result = run_cli("train", "cifar_strided", "--fast", "--devices", str(2 * os.cpu_count()))
+    assert result.returncode == 2
+    assert "DeviceError" in result.stderr and "CPU cores" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_batch_must_split_evenly_over_devices():
+    from course import distribute
+
+    with pytest.raises(distribute.DeviceError, match="divisible by 3"):
+        distribute.plan(3, 128)
+    assert distribute.plan(1, 128) is None and distribute.plan(None, 128) is None
