@@ -212,10 +212,10 @@ def test_an_unreadable_file_is_not_called_a_non_zip(fixture, tmp_path, monkeypat
 
         real_open = os.open
 
-        def deny(p, flags, *args):
+        def deny(p, flags, *args, **kwargs):  # os.open is global: shutil.rmtree uses it too
             if os.fspath(p) == str(path):
                 raise PermissionError(13, "Permission denied", str(p))
-            return real_open(p, flags, *args)
+            return real_open(p, flags, *args, **kwargs)
 
         monkeypatch.setattr(precheck.os, "open", deny)
     try:

@@ -101,7 +101,11 @@ class Grader:
         np.save(self.workdir / "subset.npy", self.index)
         if self.sandbox is None:
             self.sandbox = shared()
-        self.sandbox.start()  # TensorFlow's start-up is not any artifact's time
+        try:
+            self.sandbox.start()  # TensorFlow's start-up is not any artifact's time
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc):

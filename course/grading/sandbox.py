@@ -1,6 +1,6 @@
 """Per-artifact isolation: each artifact is evaluated in its own process, with limits.
 
-A worker (``python -m course.grading.sandbox``) starts once per grading run (or once per Python
+A worker (``serve()``, in a new Python process) starts once per grading run (or once per Python
 process for the API), imports ``course`` (which keeps TensorFlow's start-up log quiet), Keras
 and every registered course object, and then waits for jobs on its stdin. For each job it forks
 a child that
@@ -141,9 +141,16 @@ def _wait(pid: int, deadline: float) -> dict:
             "max_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
+#: How the parent starts a worker (``import course`` first: it keeps TensorFlow's start-up log
+#: quiet).
+WORKER_COMMAND = "import course; from course.grading.sandbox import serve; serve()"
+
+
 def serve() -> None:
     """The worker's loop: one JSON job per stdin line, one JSON answer per stdout line."""
     import course  # noqa: F401  (first: keeps TensorFlow's start-up log quiet)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     import keras  # noqa: F401
     import numpy  # noqa: F401
 
@@ -208,7 +215,7 @@ class Sandbox:
         env.pop("COURSE_FAST", None)  # grading is never a fast-mode subset
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "course.grading.sandbox"], stdin=subprocess.PIPE,
+                [sys.executable, "-c", WORKER_COMMAND], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=log, env=env, cwd=root, close_fds=True)
         self.vm_kb = None
 
@@ -222,7 +229,12 @@ class Sandbox:
         hello = self._read_line(START_TIMEOUT_S)
         if not hello or not hello.get("ready"):
             self.close()
-            raise SandboxError(f"the grading worker did not start (see {self.log_path})")
+            try:
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+            except OSError:
+                tail = []
+            raise SandboxError("the grading worker did not start"
+                               + (f": {' / '.join(tail)}" if tail else ""))
         self.vm_kb = hello["vm_kb"]
 
     def alive(self) -> bool:
@@ -304,7 +316,3 @@ def close_shared() -> None:
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
 
-
-if __name__ == "__main__":
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    serve()
