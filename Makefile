@@ -32,7 +32,7 @@ SITE_MODE = $(if $(filter 1 true yes on,$(COURSE_FAST)),fast,full)
 SITE_DIR = docs/_build/$(SITE_MODE)/html
 
 site: $(BIN)/.installed-site
-	MPLBACKEND=Agg $(BIN)/python -m sphinx -b html -c docs . $(SITE_DIR)
+	$(BIN)/python -m sphinx -b html -c docs . $(SITE_DIR)
 	@echo "site ($(SITE_MODE) mode): $(SITE_DIR)/index.html"
 
 # the browser test of the site (builds it in fast mode; needs chromium and chromium-driver)

@@ -81,6 +81,8 @@ def cache_for_site(nb, path: Path, seconds: float, fast: bool) -> None:
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
+    for cell in nb.cells:  # jupyter-cache hashes code cells with their metadata: keep the
+        cell.metadata.pop("execution", None)  # notebook's own, as the site build reads it
     cache = get_cache(ROOT / "docs" / "_build" / f".jupyter_cache_{'fast' if fast else 'full'}")
     cache.cache_notebook_bundle(CacheBundleIn(nb, str(path), data={"execution_seconds": seconds}),
                                 check_validity=False, overwrite=True)
@@ -96,6 +98,7 @@ def run_one(path: Path, timeout: float, fast: bool, site_cache: bool = True) -> 
     if fast:
         os.environ["COURSE_FAST"] = "1"
     os.environ.setdefault("COURSE_DATA_DIR", "/work/shared/datasets")
+    os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend, so figures are kept
     row = {"notebook": path.stem, "mode": "fast" if fast else "full",
            "date": dt.datetime.now().isoformat(timespec="minutes"), "load_start": _load()}
     with tempfile.TemporaryDirectory(prefix=f"lesson_{path.stem}_") as work:

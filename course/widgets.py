@@ -248,13 +248,13 @@ def conv_explorer(n=7, kernel=3, stride=1, padding=0, dilation=1, c_in=3, c_out=
         "out_col": _slider(out_col, 0, 15, "output col"),
     }
 
-    def geometry(out_row, out_col, **kw):
-        return ConvGeometry(**kw)
+    def draw(out_row, out_col, **geometry):
+        return draw_convolution(ConvGeometry(**geometry), out_row, out_col)
 
-    return Explorer(controls,
-                    lambda out_row, out_col, **kw: draw_convolution(ConvGeometry(**kw), out_row,
-                                                                    out_col),
-                    lambda **kw: geometry(**kw).describe())
+    def summary(out_row, out_col, **geometry):
+        return ConvGeometry(**geometry).describe()
+
+    return Explorer(controls, draw, summary)
 
 
 # --------------------------------------------------------------------------- feature maps

@@ -22,6 +22,9 @@ sys.path.insert(0, str(ROOT))
 from course import config as course_config  # noqa: E402
 
 FAST = course_config.is_fast()
+# kernels inherit this process's environment: let IPython use its inline backend (CI exports
+# MPLBACKEND=Agg, under which a kernel shows no figure at all)
+os.environ.pop("MPLBACKEND", None)
 MODE = "fast" if FAST else "full"
 
 project = "course: convolutional neural networks with Keras 3"
@@ -38,7 +41,7 @@ extensions = [
 ]
 
 include_patterns = ["docs/**", "notebooks/[0-9][0-9]_*.ipynb", "exercises/[0-9][0-9]_*.ipynb"]
-exclude_patterns = ["docs/_build/**", "**/.ipynb_checkpoints", "**/runs/**", ".venv/**"]
+exclude_patterns = ["docs/_build/**", "docs/_static/**", "**/.ipynb_checkpoints", "**/runs/**", ".venv/**"]
 suppress_warnings = ["myst.header", "toc.not_included", "misc.highlighting_failure"]
 
 # ---- notebooks: executed with the current mode's jupyter cache; exercises stay student form
@@ -66,7 +69,9 @@ napoleon_google_docstring = False
 # ---- HTML: sphinx-book-theme, everything local
 html_theme = "sphinx_book_theme"
 html_title = "CNNs with Keras 3"
-html_static_path = []
+html_static_path = ["_static"]
+html_favicon = "_static/favicon.svg"
+html_context = {"default_mode": "light"}
 html_theme_options = {
     "show_toc_level": 2,
     "use_download_button": True,
