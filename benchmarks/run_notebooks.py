@@ -51,7 +51,7 @@ class PeakMemory:
         import psutil
 
         self.process = psutil.Process(pid)
-        self.every, self.peak = every, 0
+        self.every, self.peak, self.cpu = every, 0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -62,6 +62,8 @@ class PeakMemory:
             try:
                 procs = [self.process, *self.process.children(recursive=True)]
                 self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+                times = [p.cpu_times() for p in procs]
+                self.cpu = max(self.cpu, sum(t.user + t.system for t in times))
             except psutil.Error:
                 pass
             self._stop.wait(self.every)
@@ -122,6 +124,7 @@ def run_one(path: Path, timeout: float, fast: bool, site_cache: bool = True) -> 
                             client.execute_cell(cell, index)
                     finally:
                         row["peak_rss_mib"] = round(memory.peak / 2 ** 20)
+                        row["cpu_s"] = round(memory.cpu, 1)
         except CellTimeoutError:
             status, error = "timeout", f"a cell ran past {timeout:.0f} s"
         except CellExecutionError as exc:
@@ -134,6 +137,12 @@ def run_one(path: Path, timeout: float, fast: bool, site_cache: bool = True) -> 
             if timer is not None:
                 timer.cancel()
         row["wall_s"] = round(time.perf_counter() - start, 1)
+        if status == "pass":  # an error shown without failing the cell (e.g. while drawing)
+            shown = [(i, o.get("ename", "")) for i, cell in enumerate(nb.cells)
+                     for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if shown:
+                status = "fail"
+                error = "error output in cell " + ", ".join(f"{i} ({name})" for i, name in shown)
         if status == "pass" and site_cache:
             try:
                 cache_for_site(nb, path, row["wall_s"], fast)
@@ -158,18 +167,21 @@ def write_table(rows: dict, machine: dict, path: Path) -> None:
         f"TensorFlow {machine.get('tensorflow', '?')}, Keras {machine.get('keras', '?')}, no GPU. "
         "**Shared**: other engineers' jobs ran on the same two cores during these runs, so the "
         "load average (1 min, at the start and the end of each notebook) is given per row; on "
-        "an idle machine the times are shorter.",
+        "an idle machine the times are shorter. The kernel's CPU time (user + system, all its "
+        "threads) depends much less on the load: TensorFlow keeps both cores busy, so on an "
+        "idle 2-core CPU a lesson takes roughly half its CPU time.",
         "",
-        "| lesson | mode | wall time | peak memory | result | load avg (start / end) | date |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| lesson | mode | wall time | kernel CPU time | peak memory | result | load avg (start / end) | date |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key in sorted(rows):
         r, name = rows[key], key.split("@")[0]
         minutes = r["wall_s"] / 60
         over = " (over budget)" if r["mode"] == "full" and minutes > BUDGET_MIN else ""
         result = r["status"] + (f": {r['error']}" if r.get("error") else "")
+        cpu = f"{r['cpu_s'] / 60:.1f} min" if "cpu_s" in r else "-"
         lines.append(
-            f"| `{name}` | {r['mode']} | {minutes:.1f} min{over} | "
+            f"| `{name}` | {r['mode']} | {minutes:.1f} min{over} | {cpu} | "
             f"{r.get('peak_rss_mib', 0) / 1024:.1f} GiB | {result} | "
             f"{r['load_start']:.1f} / {r['load_end']:.1f} | {r['date']} |")
     notes = machine.get("notes")
@@ -201,6 +213,7 @@ def main(argv=None) -> int:
         print_facts(facts)
         data["machine"].update({k: facts[k] for k in ("cpu", "cores", "tensorflow", "keras")})
         paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        mine = {}
         for path in paths:
             print(f"{path.stem}: running ({'fast' if args.fast else 'full'} mode, timeout "
                   f"{args.timeout:.0f} s) ...", flush=True)
@@ -208,7 +221,10 @@ def main(argv=None) -> int:
             print(f"{path.stem}: {row['status']} in {row['wall_s'] / 60:.1f} min, peak "
                   f"{row.get('peak_rss_mib', 0)} MiB, load {row['load_start']:.1f} -> "
                   f"{row['load_end']:.1f} {row['error']}", flush=True)
-            data["rows"][path.stem + ("@fast" if args.fast else "")] = row
+            mine[path.stem + ("@fast" if args.fast else "")] = row
+            if store.exists():  # another run may have added rows meanwhile: merge, not replace
+                data["rows"] = json.loads(store.read_text())["rows"]
+            data["rows"].update(mine)
             args.results.mkdir(parents=True, exist_ok=True)
             store.write_text(json.dumps(data, indent=1) + "\n")
             write_table(data["rows"], data["machine"], args.results / "lessons.md")

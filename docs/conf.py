@@ -53,6 +53,8 @@ nb_execution_timeout = 3600 if not FAST else 600
 nb_execution_raise_on_error = True  # a lesson that fails breaks the build
 nb_execution_show_tb = True
 nb_merge_streams = True
+nb_output_stderr = "remove"       # TensorFlow's C++ start-up log, warnings: not course content
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 nb_ipywidgets_js = {}              # no widget JavaScript from a CDN: explorers show their PNG
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None),
                               ("html", "application/vnd.jupyter.widget-state+json", None)]
@@ -99,6 +101,7 @@ def _copy_mathjax(app, exception):
         # the landing page at the site's root
         (Path(app.outdir) / "index.html").write_text(
             '<!DOCTYPE html><html><head><meta charset="utf-8"><title>course</title>'
+            '<link rel="icon" href="_static/favicon.svg">'
             '<meta http-equiv="refresh" content="0; url=docs/index.html"></head>'
             '<body><a href="docs/index.html">The course</a></body></html>\n')
 
