@@ -11,6 +11,8 @@ import sys
 from course.analysis import add_summary
 from course.exercises import add_exercises
 from course.grading import add_grade
+from course.grading.autograde import add_autograde
+from course.release import add_release
 
 
 def add_models(sub):
@@ -96,7 +98,8 @@ def _data(args) -> int:
     return 0
 
 
-COMMANDS = [add_models, add_recipes, add_train, add_data, add_summary, add_exercises, add_grade]
+COMMANDS = [add_models, add_recipes, add_train, add_data, add_summary, add_exercises, add_grade,
+            add_release, add_autograde]
 
 
 def build_parser() -> argparse.ArgumentParser:

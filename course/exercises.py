@@ -1,57 +1,233 @@
-"""Exercises are generated from solutions (nbgrader style).
+"""Exercises are generated from solutions, with nbgrader's cell metadata.
 
-In ``solutions/NN_topic.ipynb`` the student's part of a code cell sits between the lines
-``### BEGIN SOLUTION`` and ``### END SOLUTION``; ``make_exercise`` replaces each such block with
-``raise NotImplementedError(...)`` (indented like the block) and drops outputs.
-``python -m course exercises --write`` regenerates ``exercises/``; ``--check`` fails if they drifted.
+The convention, in ``solutions/NN_topic.ipynb``:
+
+- a code cell holding ``### BEGIN SOLUTION`` / ``### END SOLUTION`` blocks is an nbgrader
+  *solution* cell (an autograded answer); the student version replaces each block with
+  ``raise NotImplementedError(...)`` indented like the block;
+- a code cell whose first line is ``# GRADED: <grade_id>, <points> points`` is an nbgrader
+  *grade* cell (autograder tests, locked) worth those points; its ``### BEGIN HIDDEN TESTS`` /
+  ``### END HIDDEN TESTS`` blocks are dropped from the student version;
+- every other cell (markdown, set-up code, visible checks without points) is locked read-only,
+  with the ``grade_id`` of a ``# id: <grade_id>`` line or one derived from the notebook and the
+  cell's index (``01_cell07``).
+
+``python -m course exercises --write`` writes the nbgrader metadata (schema version 3) into
+``solutions/`` (the source an instructor gives ``nbgrader generate_assignment``) and writes
+``exercises/`` (solutions and hidden tests stripped, outputs cleared, locked cells marked
+read-only as nbgrader's release does); ``--check`` fails if either is stale. A marker that is
+misspelt, misplaced or unbalanced is an error naming the notebook, the cell and the line: nbgrader
+acts on any line that *contains* a marker, so a near miss would leak a solution or break the
+release.
 """
 from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
 PLACEHOLDER = 'raise NotImplementedError("Your code here: see the instructions above.")'
-_MARKER = re.compile(r"^(\s*)(### (BEGIN|END) SOLUTION)\s*$")
+SCHEMA_VERSION = 3
+
+#: What nbgrader looks for (a substring anywhere in a line) and the exact line we accept.
+_DELIMITERS = {"BEGIN SOLUTION": BEGIN, "END SOLUTION": END,
+               "BEGIN HIDDEN TESTS": BEGIN_HIDDEN, "END HIDDEN TESTS": END_HIDDEN}
+_MARKER = re.compile(r"^(\s*)### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
+GRADED = re.compile(r"^# GRADED: (?P<id>[A-Za-z0-9_-]+), (?P<points>\d+(?:\.\d+)?) points?\s*$")
+_GRADED_LIKE = re.compile(r"^\s*#+\s*graded\s*:", re.IGNORECASE)
+ID_LINE = re.compile(r"^# id: (?P<id>[A-Za-z0-9_-]+)\s*$")
+_ID_LIKE = re.compile(r"^\s*#\s*id\s*:", re.IGNORECASE)
 
 
 class SolutionMarkerError(ValueError):
-    """Unbalanced or nested solution markers."""
+    """A malformed, misplaced or unbalanced marker; the message names notebook, cell and line."""
 
 
-def strip_solution(source: str, where: str = "cell") -> str:
-    """Replace every marked solution block in a cell's source with the placeholder."""
+MarkerError = SolutionMarkerError
+
+
+@dataclass(frozen=True)
+class CellRole:
+    """What a cell is for nbgrader: ``solution``, ``grade`` or ``locked``."""
+
+    kind: str
+    grade_id: str
+    points: float | None = None
+
+    def metadata(self) -> dict:
+        """The cell's ``metadata["nbgrader"]`` (schema version 3)."""
+        meta = {"grade": self.kind == "grade", "grade_id": self.grade_id,
+                "locked": self.kind != "solution", "schema_version": SCHEMA_VERSION,
+                "solution": self.kind == "solution", "task": False}
+        if self.kind == "grade":
+            meta["points"] = self.points
+        return meta
+
+
+def _source(cell) -> str:
+    source = cell["source"]
+    return source if isinstance(source, str) else "".join(source)
+
+
+def _strip_blocks(source: str, where: str, kind: str, placeholder: str | None) -> str:
+    """Remove every ``### BEGIN kind`` ... ``### END kind`` block (markers included), putting
+    ``placeholder`` (indented like the block) in its place if given."""
     out, inside, indent = [], False, ""
+    begin, end = f"### BEGIN {kind}", f"### END {kind}"
     for number, line in enumerate(source.splitlines(), start=1):
         match = _MARKER.match(line)
-        if match and match.group(3) == "BEGIN":
+        if match and match.group(3) == kind and match.group(2) == "BEGIN":
             if inside:
-                raise SolutionMarkerError(f"{where}, line {number}: {BEGIN} inside another block")
+                raise SolutionMarkerError(f"{where}, line {number}: {begin} inside another block")
             inside, indent = True, match.group(1)
-            out.append(f"{indent}{PLACEHOLDER}")
-        elif match:
+            if placeholder is not None:
+                out.append(f"{indent}{placeholder}")
+        elif match and match.group(3) == kind:
             if not inside:
-                raise SolutionMarkerError(f"{where}, line {number}: {END} without {BEGIN}")
+                raise SolutionMarkerError(f"{where}, line {number}: {end} without {begin}")
             inside = False
         elif not inside:
             out.append(line)
     if inside:
-        raise SolutionMarkerError(f"{where}: {BEGIN} is never closed with {END}")
+        raise SolutionMarkerError(f"{where}: {begin} is never closed with {end}")
     return "\n".join(out)
 
 
-def make_exercise(solution: dict) -> dict:
-    """The exercise notebook (an nbformat dict) for a solution notebook: blocks stripped, no outputs."""
-    exercise = copy.deepcopy(solution)
-    for index, cell in enumerate(exercise["cells"]):
+def strip_solution(source: str, where: str = "cell") -> str:
+    """Replace every marked solution block in a cell's source with the placeholder."""
+    return _strip_blocks(source, where, "SOLUTION", PLACEHOLDER)
+
+
+def strip_hidden_tests(source: str, where: str = "cell") -> str:
+    """Drop every hidden-test block (markers included), as nbgrader's ClearHiddenTests does."""
+    return _strip_blocks(source, where, "HIDDEN TESTS", None)
+
+
+def default_grade_id(notebook: str, index: int) -> str:
+    """``01_cell07`` for cell 7 of ``01_mnist_term_project.ipynb`` (the notebook's number, or
+    its whole name if it has none)."""
+    stem = Path(notebook).stem
+    prefix = stem.split("_")[0] if stem[:1].isdigit() else stem
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{prefix}_cell{index:02d}")
+
+
+def classify(cell, index: int, notebook: str = "notebook") -> CellRole:
+    """The nbgrader role of cell ``index`` of ``notebook``; raises ``SolutionMarkerError`` for a
+    malformed or misplaced marker."""
+    where = f"{notebook}, cell {index}"
+    lines = _source(cell).splitlines()
+    code = cell["cell_type"] == "code"
+    found = {"SOLUTION": False, "HIDDEN TESTS": False}
+    grade_id = points = None
+    for number, line in enumerate(lines, start=1):
+        here = f"{where}, line {number}"
+        for needle, exact in _DELIMITERS.items():
+            if needle in line:
+                match = _MARKER.match(line)
+                if not code:
+                    raise SolutionMarkerError(
+                        f"{here}: '{needle}' in a {cell['cell_type']} cell. Solution and hidden-"
+                        "test blocks belong in code cells (nbgrader acts on any line containing "
+                        "the words); reword the text.")
+                if not match or match.group(0).strip() != exact:
+                    raise SolutionMarkerError(
+                        f"{here}: {line.strip()!r} contains '{needle}' but is not the marker "
+                        f"line {exact!r} (alone on its line, indented like the code). nbgrader "
+                        "treats any line containing the words as a marker.")
+                found[match.group(3)] = True
+        if not code:
+            if GRADED.match(line):
+                raise SolutionMarkerError(f"{here}: a GRADED cell must be a code cell.")
+            continue
+        if _GRADED_LIKE.match(line):
+            graded = GRADED.match(line)
+            if number != 1:
+                raise SolutionMarkerError(
+                    f"{here}: '# GRADED:' must be the first line of the cell.")
+            if not graded:
+                raise SolutionMarkerError(
+                    f"{here}: {line.strip()!r} is not '# GRADED: <grade_id>, <points> points' "
+                    "(grade_id: letters, digits, _ or -; points: a number).")
+            grade_id, points = graded.group("id"), float(graded.group("points"))
+        elif _ID_LIKE.match(line):
+            id_line = ID_LINE.match(line)
+            if not id_line:
+                raise SolutionMarkerError(
+                    f"{here}: {line.strip()!r} is not '# id: <grade_id>' (letters, digits, _ "
+                    "or -).")
+            if grade_id is not None:
+                raise SolutionMarkerError(
+                    f"{here}: a second id for this cell (it has {grade_id!r} already).")
+            grade_id = id_line.group("id")
+    if points is not None:  # a grade cell
+        if found["SOLUTION"]:
+            raise SolutionMarkerError(
+                f"{where}: a GRADED cell cannot hold a solution block; put the solution in a "
+                "cell of its own before it.")
+        strip_hidden_tests(_source(cell), where)  # balance check
+        return CellRole("grade", grade_id, int(points) if points.is_integer() else points)
+    if found["HIDDEN TESTS"]:
+        raise SolutionMarkerError(
+            f"{where}: hidden tests outside a GRADED cell; make '# GRADED: <grade_id>, <points> "
+            "points' the cell's first line.")
+    grade_id = grade_id or default_grade_id(notebook, index)
+    if found["SOLUTION"]:
+        strip_solution(_source(cell), where)  # balance check
+        return CellRole("solution", grade_id)
+    return CellRole("locked", grade_id)
+
+
+def roles(notebook: dict, name: str = "notebook") -> list[CellRole]:
+    """The role of every cell; raises ``SolutionMarkerError`` on a bad marker or a repeated id."""
+    out, seen = [], {}
+    for index, cell in enumerate(notebook["cells"]):
+        role = classify(cell, index, name)
+        if role.grade_id in seen:
+            raise SolutionMarkerError(
+                f"{name}, cell {index}: grade_id {role.grade_id!r} is already used by cell "
+                f"{seen[role.grade_id]}; ids must be unique in a notebook.")
+        seen[role.grade_id] = index
+        out.append(role)
+    return out
+
+
+def annotate(solution: dict, name: str = "notebook") -> dict:
+    """The solution notebook with nbgrader metadata on every cell (nothing else changed)."""
+    annotated = copy.deepcopy(solution)
+    for cell, role in zip(annotated["cells"], roles(solution, name)):
+        cell.setdefault("metadata", {})["nbgrader"] = role.metadata()
+    return annotated
+
+
+def make_exercise(solution: dict, name: str = "notebook") -> dict:
+    """The student notebook: nbgrader metadata, solution blocks replaced by the placeholder,
+    hidden tests dropped, outputs cleared, locked cells read-only (as nbgrader's LockCells)."""
+    exercise = annotate(solution, name)
+    for index, (cell, role) in enumerate(zip(exercise["cells"], roles(solution, name))):
+        where = f"{name}, cell {index}"
         if cell["cell_type"] == "code":
-            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-            cell["source"] = strip_solution(source, where=f"cell {index}")
+            source = _source(cell)
+            if role.kind == "solution":
+                source = strip_solution(source, where)
+            elif role.kind == "grade":
+                source = strip_hidden_tests(source, where)
+            cell["source"] = source
             cell["outputs"] = []
             cell["execution_count"] = None
+        cell["metadata"]["deletable"] = False
+        if role.kind != "solution":
+            cell["metadata"]["editable"] = False
     return exercise
+
+
+def points(notebook: dict, name: str = "notebook") -> dict[str, float]:
+    """``{grade_id: points}`` of the notebook's grade cells."""
+    return {r.grade_id: r.points for r in roles(notebook, name) if r.kind == "grade"}
 
 
 def pairs(root=".") -> list[tuple[Path, Path]]:
@@ -61,48 +237,82 @@ def pairs(root=".") -> list[tuple[Path, Path]]:
             for path in sorted((root / "solutions").glob("*.ipynb"))]
 
 
-def stale(root=".") -> list[Path]:
-    """Exercises that are missing or differ from what their solution generates."""
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def generate(root=".") -> list[tuple[Path, dict]]:
+    """``(path, notebook)`` for every file ``--write`` would write: each annotated solution and
+    its exercise. Validates every notebook before anything is written."""
     import nbformat
 
+    root = Path(root)
     out = []
     for solution_path, exercise_path in pairs(root):
-        expected = make_exercise(nbformat.read(solution_path, as_version=4))
-        if not exercise_path.exists() or nbformat.read(exercise_path, as_version=4) != expected:
-            out.append(exercise_path)
+        name = _display(solution_path, root)
+        solution = nbformat.read(solution_path, as_version=4)
+        out.append((solution_path, annotate(solution, name)))
+        out.append((exercise_path, make_exercise(solution, name)))
     return out
 
 
+def stale(root=".") -> list[Path]:
+    """Solutions whose nbgrader metadata and exercises whose content differ from what
+    ``--write`` would write (or are missing)."""
+    import nbformat
+
+    return [path for path, expected in generate(root)
+            if not path.exists() or nbformat.read(path, as_version=4) != expected]
+
+
 def write_all(root=".") -> list[Path]:
-    """Regenerate every exercise from its solution; returns the paths written."""
+    """Annotate every solution and regenerate every exercise; returns the paths written."""
     import nbformat
 
     written = []
-    for solution_path, exercise_path in pairs(root):
-        exercise = nbformat.from_dict(make_exercise(nbformat.read(solution_path, as_version=4)))
-        exercise_path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(exercise, exercise_path)
-        written.append(exercise_path)
+    for path, notebook in generate(root):
+        node = nbformat.from_dict(notebook)
+        if path.exists() and nbformat.read(path, as_version=4) == node:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(node, path)
+        written.append(path)
     return written
 
 
 def add_exercises(sub):
-    p = sub.add_parser("exercises", help="generate exercises/ from solutions/ or check they match")
+    p = sub.add_parser(
+        "exercises", help="generate exercises/ (and the nbgrader metadata of solutions/) from "
+                          "solutions/, or check they match")
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--write", action="store_true", help="regenerate exercises/")
-    group.add_argument("--check", action="store_true", help="exit 1 if an exercise is stale")
+    group.add_argument("--write", action="store_true",
+                       help="write nbgrader metadata into solutions/ and regenerate exercises/")
+    group.add_argument("--check", action="store_true",
+                       help="exit 1 if a solution's metadata or an exercise is stale")
     p.add_argument("--root", default=".", help="repository root (default: .)")
     p.set_defaults(func=_exercises)
 
 
 def _exercises(args) -> int:
-    if args.write:
-        for path in write_all(args.root):
-            print(f"wrote {path}")
-        return 0
-    bad = stale(args.root)
+    import sys
+
+    try:
+        if args.write:
+            written = write_all(args.root)
+            for path in written:
+                print(f"wrote {path}")
+            print(f"{len(pairs(args.root))} solutions, {len(written)} file(s) written")
+            return 0
+        bad = stale(args.root)
+    except SolutionMarkerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     for path in bad:
         print(f"stale: {path} (run `python -m course exercises --write`)")
     if not bad:
-        print(f"{len(pairs(args.root))} exercises match their solutions")
+        print(f"{len(pairs(args.root))} exercises and their solutions' nbgrader metadata are "
+              "up to date")
     return 1 if bad else 0

@@ -6,8 +6,9 @@ on the official test set; see ``docs/grading.md`` for what is refused, the limit
 
 Modules, one role each:
 
-- ``checks``: ``GradingError``, the model input/output contract, exercise checks
-  (``check_mnist_term_project``);
+- ``checks``: ``GradingError``, the model input/output contract, the checks of the MNIST term
+  project and the CIFAR-100 assignment (fixed bars; fast mode is a smoke test);
+- ``autograde``: batch grading of submitted notebooks (``python -m course autograde``);
 - ``tasks``: graded tasks, verdicts, exit codes, resource limits;
 - ``precheck``: checks of a file that run nothing (file type, size, zip, config.json);
 - ``artifact``: loading with Keras safe mode, the contract, evaluation, ``export_submission``;
@@ -23,7 +24,8 @@ from course.grading.artifact import (  # noqa: F401
     contract_problem, export_submission, load_submission,
 )
 from course.grading.checks import (  # noqa: F401
-    GradingError, check_mnist_term_project, check_model_io, io_problem,
+    GradingError, check_cifar100_contract, check_cifar100_submission, check_mnist_architecture,
+    check_mnist_term_project, check_model_io, io_problem,
 )
 from course.grading.cli import add_grade  # noqa: F401
 from course.grading.grader import (  # noqa: F401
