@@ -120,12 +120,15 @@ def fit(model, train_ds, epochs: int, validation_data=None, out=None, callbacks=
 
 
 def _fit_recipe(model, recipe, x_train, y_train, epochs, validation, out, seed, callbacks,
-                verbose) -> dict:
+                verbose, plan=None) -> dict:
     """Pipeline, compile, adapt, fit, precise BN: everything the recipe asks for."""
+    whole = plan is not None  # distributed batches need a static size: drop the remainder
     train_ds = datasets.pipeline(x_train, y_train, batch_size=recipe.batch_size, shuffle=True,
-                             seed=seed, augment=recipe.augment)
-    val_ds = None if validation is None else datasets.pipeline(*validation, batch_size=500)
-    steps = math.ceil(len(x_train) / recipe.batch_size)
+                                 seed=seed, augment=recipe.augment, drop_remainder=whole)
+    val_ds = None if validation is None else datasets.pipeline(
+        *validation, batch_size=recipe.batch_size if whole else 500, drop_remainder=whole)
+    steps = (len(x_train) // recipe.batch_size if whole
+             else math.ceil(len(x_train) / recipe.batch_size))
     compile_for(model, recipe, steps * epochs)
     callbacks = list(callbacks) + ([Lookahead(steps * epochs)] if recipe.lookahead else [])
     adapt_layers(model, evaluation.as_float_images(x_train[:5000]))
@@ -203,7 +206,7 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
     start = time.perf_counter()
     with distribute.activated(plan):
         history = _fit_recipe(model, recipe, x_train, y_train, epochs, validation, out, seed,
-                              callbacks, verbose)
+                              callbacks, verbose, plan)
     wall = time.perf_counter() - start
     exported = evaluation.with_test_time_augmentation(model, recipe.tta)
     test_accuracy = None if test is None else evaluation.evaluate_accuracy(exported, *test)

@@ -211,3 +211,41 @@ def show_code(obj):
     except ImportError:
         print(source)
         return None
+
+
+def draw_data_parallelism(replicas: int = 2, batch: int = 8):
+    """The picture of one data-parallel step: the global batch split over ``replicas`` copies of
+    the model, local gradients, one all-reduce, the same update everywhere."""
+    plt = _plt()
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    fig, ax = plt.subplots(figsize=(9, 1.6 + 1.3 * replicas))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-0.5, 1.3 * replicas + 0.6)
+    ax.axis("off")
+    per = batch // replicas
+    colors = plt.get_cmap("tab10").colors
+    ax.text(0.6, 1.3 * replicas + 0.3, f"global batch ({batch} images)", ha="center", fontsize=9)
+
+    def box(x, y, w, h, text, color="white"):
+        ax.add_patch(Rectangle((x, y), w, h, facecolor=color, edgecolor="black"))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8)
+
+    def arrow(x0, y0, x1, y1):
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="->", mutation_scale=10))
+
+    for r in range(replicas):
+        y = 1.3 * (replicas - 1 - r)
+        for i in range(per):
+            box(0.1 + 0.25 * i, y + 0.35, 0.22, 0.3, "", colors[r % 10])
+        arrow(0.2 + 0.25 * per, y + 0.5, 2.3, y + 0.5)
+        box(2.3, y + 0.2, 1.8, 0.6, f"replica {r}: model copy\n{per} images")
+        arrow(4.1, y + 0.5, 5.0, y + 0.5)
+        box(5.0, y + 0.2, 1.3, 0.6, f"gradients g{r}")
+        arrow(6.3, y + 0.5, 6.9, 1.3 * (replicas - 1) / 2 + 0.5)
+        arrow(8.4, 1.3 * (replicas - 1) / 2 + 0.5, 8.9, y + 0.5)
+        box(8.9, y + 0.2, 1.0, 0.6, "same\nupdate")
+    box(6.9, 1.3 * (replicas - 1) / 2 + 0.1, 1.5, 0.8,
+        "all-reduce\n" + " + ".join(f"g{r}" for r in range(replicas)))
+    fig.tight_layout()
+    return fig
