@@ -1,26 +1,13 @@
 """Keras callbacks the course's training uses: progress, Lookahead, learned-stride logging."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 
 import keras
 
-
-def in_notebook() -> bool:
-    """True inside a running Jupyter kernel."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return shell is not None and hasattr(shell, "kernel")
-
-
-def live_display() -> bool:
-    """True where someone watches the output live: a terminal, or a Jupyter kernel with
-    ipywidgets (where tqdm draws a widget). False in logs, pipes and CI."""
-    if in_notebook():
-        return importlib.util.find_spec("ipywidgets") is not None
-    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+# The one terminal/notebook detection of the package lives in the light course.progress (no
+# Keras import); re-exported here, where training's progress bar uses it.
+from course.progress import in_notebook, live_display  # noqa: F401
 
 
 def format_logs(logs: dict) -> str:
