@@ -168,8 +168,8 @@ def write_table(rows: dict, machine: dict, path: Path) -> None:
         "**Shared**: other engineers' jobs ran on the same two cores during these runs, so the "
         "load average (1 min, at the start and the end of each notebook) is given per row; on "
         "an idle machine the times are shorter. The kernel's CPU time (user + system, all its "
-        "threads) depends much less on the load: TensorFlow keeps both cores busy, so on an "
-        "idle 2-core CPU a lesson takes roughly half its CPU time.",
+        "threads) depends much less on the load: on an idle 2-core CPU a lesson's wall time lies "
+        "between half its CPU time (both cores busy) and its CPU time.",
         "",
         "| lesson | mode | wall time | kernel CPU time | peak memory | result | load avg (start / end) | date |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
