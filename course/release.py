@@ -8,11 +8,13 @@ tests, the benchmarks (which train the answer keys) or ``nbgrader_config.py``. F
 from ``git ls-files`` where the repository is a git work tree (so stray outputs and run folders
 never ship), else by walking the folders.
 
-After copying, ``leaks(bundle, root)`` scans the bundle for the answer key: solution markers
+After copying, ``scan(bundle, root)`` searches the bundle for the answer key: solution markers
 and hidden-test markers in notebooks, the text of every solution block and hidden-test block of
 ``solutions/``, the source of every function and class of ``instructor/``, and any file under
 ``solutions/`` or ``instructor/``. A release with a leak is refused (exit code 2) and the
-bundle is removed: never a silent release that leaks the solution.
+bundle is removed: never a silent release that leaks the solution. A solution block that the
+``course`` package itself contains (an exercise on code the lessons teach from the library) is
+printed as a notice.
 
 ``--course-dir DIR`` also lays out an nbgrader course directory for the instructor:
 ``DIR/nbgrader_config.py``, ``DIR/source/NN_topic/NN_topic.ipynb`` (the solutions with their
@@ -145,16 +147,25 @@ def _texts(path: Path) -> list[str]:
     return [text]
 
 
-def leaks(bundle, root) -> list[str]:
-    """Everything of the answer key found in ``bundle``: one line per finding (empty if none)."""
+def scan(bundle, root) -> tuple[list[str], list[str]]:
+    """``(leaks, notices)``: one line per finding of the answer key in ``bundle``.
+
+    Leaks (a release with any is refused): a file under ``solutions/`` or ``instructor/``; a
+    solution or hidden-test marker in a notebook; the code of ``instructor/`` anywhere; a
+    hidden-test block anywhere; a solution block in a notebook or in any file outside the
+    ``course`` package. Notices (printed, never silent): a solution block that the ``course``
+    package itself contains, i.e. an exercise that asks for code the lessons teach from the
+    library (``course.conv_arithmetic``, ``course.models``, ...); a student can read it there.
+    """
     bundle, root = Path(bundle), Path(root)
     key = [(where, _normalise(text)) for where, text in answer_key(root)]
-    found = []
+    found, notices = [], []
     for path in sorted(p for p in bundle.rglob("*") if p.is_file()):
         rel = path.relative_to(bundle).as_posix()
         if rel.split("/")[0] in INSTRUCTOR_ONLY:
             found.append(f"{rel}: instructor-only file")
             continue
+        in_package = rel.startswith("course/") and path.suffix == ".py"
         for number, text in enumerate(_texts(path)):
             if path.suffix == ".ipynb":
                 for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS"):
@@ -163,17 +174,24 @@ def leaks(bundle, root) -> list[str]:
             flat = _normalise(text)
             for where, block in key:
                 if block and block in flat:
-                    found.append(f"{rel}: contains the answer key of {where}")
-    return found
+                    line = f"{rel}: contains the answer key of {where}"
+                    taught = in_package and where.endswith("(solution)")
+                    (notices if taught else found).append(line)
+    return found, notices
+
+
+def leaks(bundle, root) -> list[str]:
+    """The leaks ``scan`` finds in ``bundle`` (empty if none)."""
+    return scan(bundle, root)[0]
 
 
 # ---------------------------------------------------------------------------------------------
 # Building
 
 
-def build_student_bundle(root, out) -> list[str]:
+def build_student_bundle(root, out) -> tuple[list[str], list[str]]:
     """Copy the student files of ``root`` into ``out`` (which must not exist or be empty) and
-    check the result; returns the relative paths copied. Raises ``ReleaseError`` (and removes
+    check the result; returns the relative paths copied and the ``scan`` notices. Raises ``ReleaseError`` (and removes
     ``out``) if an exercise is stale or the bundle would leak the answer key."""
     root, out = Path(root).resolve(), Path(out)
     if out.exists() and any(out.iterdir()):
@@ -199,13 +217,13 @@ def build_student_bundle(root, out) -> list[str]:
             target = out / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / rel, target)
-        found = leaks(out, root)
+        found, notices = scan(out, root)
         if found:
             raise ReleaseError("the bundle would leak the answer key:\n  " + "\n  ".join(found))
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
-    return files
+    return files, notices
 
 
 def build_course_dir(root, course_dir) -> list[Path]:
@@ -255,7 +273,7 @@ def add_release(sub):
 
 def _release(args) -> int:
     try:
-        files = build_student_bundle(args.root, args.outdir)
+        files, notices = build_student_bundle(args.root, args.outdir)
     except ReleaseError as err:
         print(f"error: release refused: {err}", file=sys.stderr)
         return 2
@@ -266,6 +284,9 @@ def _release(args) -> int:
     summary = ", ".join(f"{n} in {top}" for top, n in sorted(counts.items()))
     print(f"student bundle: {args.outdir} ({len(files)} files: {summary}); scanned for the "
           "answer key: nothing found")
+    for line in notices:
+        print(f"notice: {line} (an exercise asks for code the package contains; students can "
+              "read it there)")
     if args.course_dir:
         written = build_course_dir(args.root, args.course_dir)
         sources = [p for p in written if p.suffix == ".ipynb"]
