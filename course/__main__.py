@@ -81,8 +81,14 @@ def _train(args) -> int:
 
 
 def add_data(sub):
-    p = sub.add_parser("data", help="load a data set and report where it came from")
-    p.add_argument("name", help="mnist, cifar10 or cifar100")
+    p = sub.add_parser(
+        "data", help="load a data set and report which source served it",
+        description="Load NAME (as course.data.load does, or course.data.load_tfds for "
+                    "tf_flowers) and report the source that served it: the file and its sha256, "
+                    "or the TFDS version and data dir.")
+    p.add_argument("name", help="mnist, cifar10, cifar100, or tf_flowers (through TFDS)")
+    p.add_argument("--image-size", type=int, default=64,
+                   help="tf_flowers only: the side its photos are resized to (default 64)")
     p.set_defaults(func=_data)
 
 
@@ -91,10 +97,24 @@ def _data(args) -> int:
 
     from course import data
 
-    (x_train, y_train), (x_test, y_test) = data.load(args.name, fast=False)
+    if args.name in data.TFDS_ONLY:
+        arrays = data.load_tfds(args.name, image_size=args.image_size, fast=False)
+    else:
+        arrays = data.load(args.name, fast=False)
+    (x_train, y_train), (x_test, _) = arrays
+    copy = data.COPIES_USED[args.name]
     print(f"{args.name}: x_train {x_train.shape} {x_train.dtype}, x_test {x_test.shape}; "
-          f"{len(np.unique(y_train))} classes; train pixel mean {x_train.mean() / 255:.4f}; "
-          f"from {data.SOURCES_USED[args.name]}")
+          f"{len(np.unique(y_train))} classes; train pixel mean {x_train.mean() / 255:.4f}")
+    print(f"source: {copy.source}")
+    print(f"path: {copy.path}")
+    if copy.tfds_version:
+        import tensorflow_datasets as tfds
+
+        print(f"TFDS version: {args.name} {copy.tfds_version} (tensorflow-datasets "
+              f"{tfds.__version__}), data dir {copy.tfds_data_dir}")
+    else:
+        print(f"sha256: {copy.sha256 or 'unknown'}")
+    print(f"checked: {copy.verified or 'no published checksum: shapes, dtypes and labels checked'}")
     return 0
 
 

@@ -76,6 +76,14 @@ def _name(item) -> str:
     return ""
 
 
+def _visible(text) -> str:
+    """``text`` as visible characters: a file name may hold a newline (a forged log line) or a
+    terminal escape sequence; those become ``\\xNN`` escapes."""
+    return "".join(ch if ch.isprintable() else
+                   (f"\\x{ord(ch) & 0xFF:02x}" if ord(ch) < 0x100 or 0xDC80 <= ord(ch) <= 0xDCFF
+                    else f"\\u{ord(ch):04x}") for ch in str(text))
+
+
 def _duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
@@ -112,7 +120,7 @@ def track(iterable, total: int | None = None, description: str = "working",
     if how == "off":
         yield from iterable
         return
-    label = label or _name
+    name_of = label or _name
     if how == "bar":
         from tqdm.auto import tqdm
 
@@ -121,7 +129,7 @@ def track(iterable, total: int | None = None, description: str = "working",
         _BARS.append(bar)
         try:
             for item in iterable:
-                name = label(item)
+                name = _visible(name_of(item))
                 if name:
                     bar.set_postfix_str(name, refresh=False)
                 yield item
@@ -135,7 +143,7 @@ def track(iterable, total: int | None = None, description: str = "working",
     of = f"/{total}" if total is not None else ""
     for item in iterable:
         count += 1
-        name = label(item)
+        name = _visible(name_of(item))
         elapsed = _duration(time.monotonic() - start)
         line(f"{description} {count}{of}{': ' + name if name else ''} ({elapsed})")
         yield item

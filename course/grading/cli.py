@@ -9,6 +9,8 @@ Exit codes (a folder exits with the largest of its rows):
   or the grader itself failed. Nothing is blamed on a student.
 
 ``--json`` prints one JSON document in every case (a report, a folder summary, or an error).
+Grading a folder shows progress (``course.progress``) on stderr only: a live bar in a terminal,
+one line per file in logs.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from course import progress
 from course.grading.report import Report, data_line, display_path, emit, printable, to_json
 from course.grading.tasks import EXIT_GRADER_ERROR, TASKS, Limits
 
@@ -127,6 +130,12 @@ def run(args) -> int:
                 raise GraderFailure(f"no *.keras files under {display_path(args.path)}.")
         else:
             paths, unreadable = [args.path], []
+        if folder_mode:  # minutes for a class: a bar where someone watches, a line per file in
+            # logs, both on stderr (stdout keeps the report, the JSON or the CSV intact)
+            progress.line(f"grading {len(paths)} file(s) under {display_path(args.path)}: "
+                          "loading the test set and starting the grader's worker")
+            paths = progress.track(paths, description=f"grading {args.task}", unit="file",
+                                   label=display_path)
         test_set = grader.load_test_set(TASKS[args.task])
         reports = grader.grade_paths(paths, args.task, limits, test_set)
     except GraderFailure as err:
