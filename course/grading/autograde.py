@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,9 +178,14 @@ def sanitize(submitted: dict, source: dict, name: str = "notebook") -> tuple[dic
             index = next(i for i, c in enumerate(cells) if _grade_id(c) == previous[-1]) + 1
         cells.insert(index, fresh)
         seen.add(grade_id)
+    ids = set()
     for cell in cells:
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
+        if "id" in cell:  # a cell put back may share its id with the student's copy of it
+            while cell["id"] in ids:
+                cell["id"] = uuid.uuid4().hex[:8]
+            ids.add(cell["id"])
     notebook = nbformat.v4.new_notebook()
     notebook.metadata = copy.deepcopy(source.get("metadata", {}))
     notebook.cells = [nbformat.from_dict(c) for c in cells]
@@ -437,9 +443,13 @@ def grade_notebook(submission: Submission, source: dict, out: Path, time_limit: 
     student_dir = out / "autograded" / safe_name(submission.student)
     private = Path(tempfile.mkdtemp(prefix="course-autograde-"))
     try:
-        run = run_isolated(notebook, Path(tempfile.mkdtemp(prefix="work-", dir=private)),
-                           private / "runner", time_limit, memory_mb, env,
-                           notebook.metadata.get("kernelspec", {}).get("name", "python3"))
+        try:
+            run = run_isolated(notebook, Path(tempfile.mkdtemp(prefix="work-", dir=private)),
+                               private / "runner", time_limit, memory_mb, env,
+                               notebook.metadata.get("kernelspec", {}).get("name", "python3"))
+        except OSError as err:  # the runner could not start: nothing ran
+            run = Run("crashed", 0.0, 0.0)
+            result.notes.append(f"the runner could not start: {err}")
         result.status, result.seconds, result.peak_mb = run.outcome, run.seconds, run.peak_mb
         student_dir.mkdir(parents=True, exist_ok=True)
         target = student_dir / f"{submission.exercise}.ipynb"
