@@ -8,6 +8,7 @@ few examples, so the tests stay small and fast.
 from __future__ import annotations
 
 import dataclasses
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -69,14 +70,19 @@ def never_download(*args, **kwargs):
     raise AssertionError("a prepared TFDS copy must be read without downloading")
 
 
+def downloads_with(fn):
+    """``DatasetBuilder.download_and_prepare`` replaced inside ``mock_data`` (which patches it
+    too): a context manager, so both are undone in order when the test leaves them."""
+    return mock.patch.object(tfds.core.DatasetBuilder, "download_and_prepare", fn)
+
+
 # --- prepared copies: read offline ----------------------------------------------------------
 
 
-def test_a_prepared_copy_is_read_offline_with_both_cifar100_label_modes(tfds_root, monkeypatch,
-                                                                        capsys):
+def test_a_prepared_copy_is_read_offline_with_both_cifar100_label_modes(tfds_root, capsys):
     prepare(tfds_root, "cifar100")
-    with tfds.testing.mock_data(as_dataset_fn=known_examples, data_dir=str(tfds_root)):
-        monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", never_download)
+    with tfds.testing.mock_data(as_dataset_fn=known_examples, data_dir=str(tfds_root)), \
+            downloads_with(never_download):
         (x, y), (xt, yt) = data.load("cifar100", fast=False)
         (_, yc), (_, ytc) = data.load("cifar100", label_mode="coarse", fast=False)
     assert x.shape == (N_TRAIN, 32, 32, 3) and x.dtype == np.uint8 and xt.shape[0] == N_TEST
@@ -91,6 +97,32 @@ def test_a_prepared_copy_is_read_offline_with_both_cifar100_label_modes(tfds_roo
     assert data.SOURCES_USED["cifar100"].startswith("TFDS cifar100 3.0.2")
     err = capsys.readouterr().err  # converting shows progress, on stderr
     assert "converting TFDS cifar100 train 1/1" in err and "converting TFDS cifar100 test" in err
+
+
+def test_a_real_prepared_copy_without_any_mock(tfds_root):
+    """Records TFDS itself writes (``store_as_tfds_dataset``: real tfrecord shards, shuffled as
+    TFDS stores them), read by TFDS's own cifar100 builder through ``load``."""
+    from tensorflow_datasets.core.dataset_builders import adhoc_builder
+
+    features = tfds.builder("cifar100", data_dir=str(tfds_root)).info.features
+
+    def records(n, offset):
+        index = np.arange(n) + offset
+        return tf.data.Dataset.from_tensor_slices({
+            "id": [f"x{i}" for i in index], "label": index % 100, "coarse_label": index % 20,
+            "image": np.stack([np.full((32, 32, 3), i % 256, np.uint8) for i in index])})
+
+    adhoc_builder.store_as_tfds_dataset(
+        name="cifar100", version="3.0.2", features=features, data_dir=str(tfds_root),
+        split_datasets={"train": records(N_TRAIN, 0), "test": records(N_TEST, 1000)})
+    (x, y), (xt, yt) = data.load("cifar100", fast=False)
+    (_, yc), _ = data.load("cifar100", label_mode="coarse", fast=False)
+    assert sorted(x[:, 0, 0, 0]) == list(range(N_TRAIN))  # every record, once
+    np.testing.assert_array_equal(y, x[:, 0, 0, 0] % 100)  # images keep their own labels
+    np.testing.assert_array_equal(yc, x[:, 0, 0, 0] % 20)
+    test_index = xt[:, 0, 0, 0].astype(int) - 1000 % 256 + 1000  # image values are index % 256
+    np.testing.assert_array_equal(yt, test_index % 100)
+    assert data.COPIES_USED["cifar100"].tfds_version == "3.0.2"
 
 
 def test_stock_mock_data_through_load_and_the_grader_test_set(tfds_root, monkeypatch):
@@ -165,17 +197,15 @@ def online(monkeypatch):
     monkeypatch.setenv("COURSE_DOWNLOADER", "tfds")
 
 
-def test_a_missing_data_set_is_downloaded_through_tfds_with_checksums(tfds_root, online,
-                                                                     monkeypatch):
+def test_a_missing_data_set_is_downloaded_through_tfds_with_checksums(tfds_root, online):
     seen = {}
 
     def download_and_prepare(self, *, download_config=None, **kwargs):
         seen["config"] = download_config
         prepare(tfds_root, self.name, builder=self)  # what a successful download leaves
 
-    with tfds.testing.mock_data(as_dataset_fn=known_examples, data_dir=str(tfds_root)):
-        monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare",
-                            download_and_prepare)
+    with tfds.testing.mock_data(as_dataset_fn=known_examples, data_dir=str(tfds_root)), \
+            downloads_with(download_and_prepare):
         (x, y), _ = data.load("cifar10", fast=False)
     assert seen["config"].force_checksums_validation is True  # every file against its sha256
     assert seen["config"].try_download_gcs is False  # the original files, not TFDS's mirror
@@ -184,15 +214,13 @@ def test_a_missing_data_set_is_downloaded_through_tfds_with_checksums(tfds_root,
     assert x.shape == (N_TRAIN, 32, 32, 3)
 
 
-def test_a_download_with_a_wrong_checksum_is_a_corrupted_error(tfds_root, online, monkeypatch):
+def test_a_download_with_a_wrong_checksum_is_a_corrupted_error(tfds_root, online):
     from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
 
     def download_and_prepare(self, **kwargs):
         raise NonMatchingChecksumError("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz")
 
-    with tfds.testing.mock_data(data_dir=str(tfds_root)):
-        monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare",
-                            download_and_prepare)
+    with tfds.testing.mock_data(data_dir=str(tfds_root)), downloads_with(download_and_prepare):
         with pytest.raises(data.DatasetCorruptedError, match="published sha256.*not used"):
             data.load("cifar10", fast=False)
 
@@ -203,8 +231,7 @@ def test_tfds_pins_the_digests_the_course_pins_and_a_difference_refuses_the_down
         assert course_tfds.pinned_mismatch(name) is None, name
     url = course_tfds.urls("cifar10")[0]
     monkeypatch.setitem(data.TFDS_URL_SHA256, "cifar10", {url: "0" * 64})
-    with tfds.testing.mock_data(data_dir=str(tfds_root)):
-        monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", never_download)
+    with tfds.testing.mock_data(data_dir=str(tfds_root)), downloads_with(never_download):
         with pytest.raises(data.DatasetNotFoundError, match="refused: tensorflow-datasets"):
             data.load("cifar10", fast=False)
 
