@@ -30,11 +30,9 @@ def tfds_root(offline, monkeypatch):
         monkeypatch.setitem(data.DATASETS, name, dataclasses.replace(
             data.DATASETS[name], train_size=N_TRAIN, test_size=N_TEST))
     monkeypatch.setenv("COURSE_PROGRESS", "lines")
-    course_tfds._CONVERTED.clear()
     root = offline / "tensorflow_datasets"
     root.mkdir()
-    yield root
-    course_tfds._CONVERTED.clear()
+    return root
 
 
 def prepare(root, name, sizes=None, builder=None):

@@ -150,22 +150,12 @@ def _num_examples(builder, split: str) -> int | None:
     return n or None
 
 
-#: The last splits converted, by (prepared folder, its dataset_info.json mtime, split, label
-#: keys), so CIFAR-100's fine and coarse labels (``load_test_set``) decode the images once.
-_CONVERTED: dict = {}
-
-
 def _read_split(builder, name: str, split: str, label_keys: tuple):
     """All examples of one split: ``(images, {label_key: labels})``, with progress."""
     import tensorflow_datasets as tfds
 
-    info_file = Path(builder.data_dir) / "dataset_info.json"
-    stamp = info_file.stat().st_mtime_ns if info_file.exists() else None
-    key = (str(builder.data_dir), stamp, split, label_keys)
-    if key in _CONVERTED:
-        return _CONVERTED[key]
     total = _num_examples(builder, split)
-    chunk = max(512, math.ceil(total / 10)) if total else 2048
+    chunk = max(2048, math.ceil(total / 5)) if total else 4096  # a handful of log lines
     ds = builder.as_dataset(split=split, batch_size=chunk, shuffle_files=False)
     chunks = math.ceil(total / chunk) if total else None
     images, labels = [], {k: [] for k in label_keys}
@@ -174,23 +164,19 @@ def _read_split(builder, name: str, split: str, label_keys: tuple):
         images.append(batch["image"])
         for k in label_keys:
             labels[k].append(batch[k])
-    result = (np.concatenate(images), {k: np.concatenate(v) for k, v in labels.items()})
-    if len(_CONVERTED) >= 2:
-        _CONVERTED.pop(next(iter(_CONVERTED)))
-    _CONVERTED[key] = result
-    return result
+    return np.concatenate(images), {k: np.concatenate(v) for k, v in labels.items()}
 
 
 def arrays(builder, name: str, label_mode: str = "fine"):
     """``((x_train, y_train), (x_test, y_test))`` of a prepared classic (MNIST without the
-    channel axis, like ``keras.datasets``); fresh arrays, never the cached ones."""
-    keys = ("label", "coarse_label") if name == "cifar100" else ("label",)
+    channel axis, like ``keras.datasets``). TFDS stores records in its own (shuffled) order: the
+    same images and labels as the original release, in another order."""
     out = []
     for split in ("train", "test"):
-        images, labels = _read_split(builder, name, split, keys)
+        images, labels = _read_split(builder, name, split, (LABEL_KEYS[label_mode],))
         if name == "mnist" and images.ndim == 4 and images.shape[-1] == 1:
             images = images[..., 0]
-        out.append((images.copy(), labels[LABEL_KEYS[label_mode]].copy()))
+        out.append((images, labels[LABEL_KEYS[label_mode]]))
     return tuple(out)
 
 
@@ -217,7 +203,7 @@ def photos(builder, name: str, image_size: int, limit: int | None = None):
     ds = builder.as_dataset(split="train", as_supervised=True, shuffle_files=False)
     if limit:
         ds = ds.take(limit)
-    chunk = 256
+    chunk = 512
     ds = ds.map(lambda image, label: (_square(image, image_size), label),
                 num_parallel_calls=tf.data.AUTOTUNE).batch(chunk)
     chunks = math.ceil(total / chunk) if total else None
