@@ -1,0 +1,336 @@
+"""The checks of exercises 03-08 (course.grading.exercise_checks) pass right answers and fail
+wrong ones with a message that says what is wrong; the exercise notebooks follow the grading
+convention and their unsolved copies score zero."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course import exercises
+from course.grading import GradingError
+from course.grading import exercise_checks as checks
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p for p in (ROOT / "solutions").glob("0[3-8]_*.ipynb"))
+GRADED = re.compile(r"^# GRADED: (\w+), (\d+) points?$")
+
+
+# --- values ------------------------------------------------------------------------------------
+
+def _size(n, kernel, stride=1):
+    return (n - kernel) // stride + 1
+
+
+def test_check_cases_passes_and_names_the_failing_call(capsys):
+    checks.check_cases(_size, [((32, 5), {}, 28), ((227, 11), {"stride": 4}, 55)])
+    assert "PASS" in capsys.readouterr().out
+    with pytest.raises(GradingError, match=r"_size\(32, 5, stride=2\) returned 14, expected 15"):
+        checks.check_cases(_size, [((32, 5), {"stride": 2}, 15)], hint="use the formula")
+
+
+def test_errors_in_student_code_become_grading_errors():
+    def unsolved(x):
+        raise NotImplementedError("Your code here")
+
+    def buggy(x):
+        return x / "a"
+
+    with pytest.raises(GradingError, match=r"unsolved\(1\) raised NotImplementedError: write"):
+        checks.call(unsolved, 1)
+    with pytest.raises(GradingError, match=r"buggy\(array of shape \(2,\)\) raised TypeError"):
+        checks.call(buggy, np.zeros(2))
+    assert checks.call(_size, 32, kernel=5) == 28
+
+
+def test_check_array_reports_shape_nan_and_worst_value():
+    reference = np.arange(6.0).reshape(2, 3)
+    checks.check_array("x", reference + 1e-7, reference)
+    with pytest.raises(GradingError, match=r"has shape \(3, 2\), expected \(2, 3\)"):
+        checks.check_array("x", reference.T, reference)
+    with pytest.raises(GradingError, match="NaN"):
+        checks.check_array("x", reference * np.nan, reference)
+    wrong = reference.copy()
+    wrong[1, 2] = 9
+    with pytest.raises(GradingError, match=r"up to 4 \(at index \(1, 2\): 9 instead of 5\)"):
+        checks.check_array("x", wrong, reference)
+    with pytest.raises(GradingError, match="expected an array"):
+        checks.check_array("x", "abc", reference)
+
+
+def test_gradient_check_accepts_the_right_gradient_and_rejects_a_wrong_one():
+    rng = np.random.default_rng(0)
+    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    numeric = checks.numerical_gradient(np.tanh, x.copy(), dout)
+    right = dout * (1 - np.tanh(x) ** 2)
+    assert checks.check_gradient("dx", right, numeric) < 1e-8
+    with pytest.raises(GradingError, match="relative error"):
+        checks.check_gradient("dx", dout * (1 - np.tanh(x)), numeric)
+    with pytest.raises(GradingError, match="shape"):
+        checks.check_gradient("dx", right[:2], numeric)
+    with pytest.raises(GradingError, match="float64"):
+        checks.numerical_gradient(np.tanh, x.astype("float32"), dout)
+    assert checks.relative_error([1.0, 2.0], [1.0, 2.0]) == 0
+    assert checks.relative_error([1.0], [3.0]) == pytest.approx(0.5)
+
+
+# --- models -------------------------------------------------------------------------------------
+
+def _small_model():
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="logits")(x))
+
+
+def test_check_layers_and_params():
+    model = _small_model()
+    checks.check_layers(model, {"conv": ((None, 6, 6, 4), 112), "logits": ((None, 2), 10)})
+    checks.check_params("the model", model, 122)
+    with pytest.raises(GradingError, match="no layer named 'C1'.*conv, pool, logits"):
+        checks.check_layers(model, {"C1": ((None, 6, 6, 4), 112)})
+    with pytest.raises(GradingError, match=r"'conv' outputs shape \(None, 6, 6, 4\), expected"):
+        checks.check_layers(model, {"conv": ((None, 8, 8, 4), 112)})
+    with pytest.raises(GradingError, match="'conv' has 112 parameters, expected 456"):
+        checks.check_layers(model, {"conv": ((None, 6, 6, 4), 456)})
+    with pytest.raises(GradingError, match=r"122 parameters, expected 100 \(\+22\)"):
+        checks.check_params("the model", model, 100)
+    with pytest.raises(GradingError, match="expected a Keras model"):
+        checks.check_params("the model", "not a model", 100)
+
+
+def test_check_accuracy_uses_the_bar():
+    import keras
+
+    model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2)])
+    model.layers[-1].set_weights([np.array([[1.0, -1.0]]), np.zeros(2)])  # logits (m, -m)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 2, 2, 1)).astype("float32")
+    y = (x.mean(axis=(1, 2, 3)) < 0).astype(int)  # class 0 when the mean is positive
+    assert checks.check_accuracy(model, x, y, 0.99) == 1.0
+    with pytest.raises(GradingError, match=r"Test accuracy is 0.00% on 100 images, the bar is 50%"):
+        checks.check_accuracy(model, x, 1 - y, 0.5)
+
+
+# --- counting multiplications -------------------------------------------------------------------
+
+def _direct_f23(d, g):
+    return [d[0] * g[0] + d[1] * g[1] + d[2] * g[2], d[1] * g[0] + d[2] * g[1] + d[3] * g[2]]
+
+
+def _winograd_f23(d, g):
+    m1, m4 = (d[0] - d[2]) * g[0], (d[1] - d[3]) * g[2]
+    m2 = (d[1] + d[2]) * ((g[0] + g[1] + g[2]) / 2)
+    m3 = (d[2] - d[1]) * ((g[0] - g[1] + g[2]) / 2)
+    return [m1 + m2 + m3, m2 - m3 - m4]
+
+
+def test_count_multiplications():
+    d, g = np.array([1.0, 2.0, -3.0, 4.0]), np.array([0.5, -1.0, 2.0])
+    expected = np.convolve(d, g[::-1], "valid")
+    for func, products in ((_direct_f23, 6), (_winograd_f23, 4)):
+        values, count = checks.count_multiplications(func, d, g)
+        np.testing.assert_allclose(values, expected)
+        assert count == products
+    _, count = checks.count_multiplications(
+        lambda d, g: _direct_f23(np.asarray(d, float), np.asarray(g, float)), d, g)
+    assert count == 0  # converted to floats: nothing is tracked
+    b_t = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
+    big_g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+    a_t = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
+    values, count = checks.count_multiplications(
+        lambda d, g: a_t @ ((big_g @ g @ big_g.T) * (b_t @ d @ b_t.T)) @ a_t.T,
+        np.arange(16.0).reshape(4, 4), np.ones((3, 3)))
+    assert count == 16 and values.shape == (4,)
+    np.testing.assert_allclose(values, [45, 54, 81, 90])  # sums of the 3x3 windows
+    with pytest.raises(GradingError, match="return the outputs"):
+        checks.count_multiplications(lambda d, g: None, d, g)
+
+
+# --- augmentation layers ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (128, 12, 12, 3)).astype("float32")
+
+
+def _crop_flip(seed=None, padding=2):
+    import keras
+
+    from course.preprocessing import RandomPadCrop
+
+    return keras.Sequential([RandomPadCrop(padding, mode="constant", seed=seed),
+                             keras.layers.RandomFlip("horizontal", seed=seed)])
+
+
+def test_crop_flip_checks_pass_the_course_layers(images):
+    from course.preprocessing import RandomPadCrop
+
+    counts = checks.check_crop_flip(_crop_flip(seed=0)(images, training=True), images, 2)
+    assert 40 < counts["flipped"] < 88 and counts["offsets"] > 10
+    checks.check_inference_identity(RandomPadCrop(2, seed=0), images[:8])
+    checks.check_seeded(lambda seed: _crop_flip(seed=seed), images[:8])
+
+
+def test_crop_flip_check_catches_wrong_augmentations(images):
+    from course.preprocessing import RandomPadCrop
+
+    reflect = RandomPadCrop(2, mode="reflect", seed=0)(images, training=True)
+    with pytest.raises(GradingError, match="not a 12x12 crop of the input padded with 2 zeros"):
+        checks.check_crop_flip(reflect, images, 2)
+    with pytest.raises(GradingError, match=r"128 of 128 images were mirrored"):
+        checks.check_crop_flip(images[:, :, ::-1], images, 2)
+    flips = np.random.default_rng(1).random(len(images))[:, None, None, None] < 0.5
+    with pytest.raises(GradingError, match="Only 1 different crop offsets"):
+        checks.check_crop_flip(np.where(flips, images[:, :, ::-1], images), images, 2)
+    with pytest.raises(GradingError, match="shape"):
+        checks.check_crop_flip(images[:, :10], images, 2)
+
+
+class _Shift:
+    """A stand-in layer: adds noise while training (a fixed or a generated seed)."""
+
+    name = "shift"
+
+    def __init__(self, seed=None, fixed=False, at_inference=False):
+        self.seed, self.fixed, self.at_inference, self.calls = seed, fixed, at_inference, 0
+
+    def __call__(self, x, training=False):
+        if not training and not self.at_inference:
+            return x
+        self.calls += 0 if self.fixed else 1
+        return x + np.random.default_rng((self.seed, self.calls)).normal(size=x.shape)
+
+
+def test_seeded_and_inference_checks_catch_mistakes(images):
+    checks.check_seeded(lambda seed: _Shift(seed), images[:4])
+    with pytest.raises(GradingError, match="next call|twice"):
+        checks.check_seeded(lambda seed: _Shift(seed, fixed=True), images[:4])
+    with pytest.raises(GradingError, match="seeds 1 and 2 gave the same"):
+        checks.check_seeded(lambda seed: _Shift(0), images[:4])
+    with pytest.raises(GradingError, match="only with training=True"):
+        checks.check_inference_identity(_Shift(0, at_inference=True), images[:4])
+
+
+def test_whitening_check(images):
+    from course.preprocessing import PerImageStandardization
+
+    checks.check_whitening(PerImageStandardization()(images), images)
+    whole_batch = (images - images.mean()) / images.std()
+    with pytest.raises(GradingError, match="whitened images differ"):
+        checks.check_whitening(whole_batch, images)
+
+
+def test_config_check():
+    import keras
+
+    from course.preprocessing import RandomPadCrop
+
+    checks.check_config(RandomPadCrop(3, mode="constant", seed=7), padding=3, seed=7)
+
+    class Forgetful(keras.layers.Layer):
+        def __init__(self, padding=4, **kwargs):
+            super().__init__(**kwargs)
+            self.padding = padding
+
+        def get_config(self):
+            return {**super().get_config(), "padding": 4}  # the default, not its own value
+
+    with pytest.raises(GradingError, match=r"get_config\(\) has padding=4, expected 3"):
+        checks.check_config(Forgetful(3), padding=3)
+
+
+# --- transfer learning --------------------------------------------------------------------------
+
+def test_discriminative_rates_check():
+    from course.recipes import Recipe
+
+    model = _small_model()
+    sgd = Recipe(data="cifar10", optimizer="sgd")
+    groups = ((None, 0.01), ("pool", 0.1), ("logits", 1.0))
+    assert checks.check_discriminative_rates(sgd.replace(layer_lr_multipliers=groups), model)
+    with pytest.raises(GradingError, match="no discriminative learning rates"):
+        checks.check_discriminative_rates(sgd, model)
+    with pytest.raises(GradingError, match="names the layer 'stage2'"):
+        checks.check_discriminative_rates(
+            sgd.replace(layer_lr_multipliers=((None, 0.1), ("stage2", 1.0))), model)
+    with pytest.raises(GradingError, match="should learn slower"):
+        checks.check_discriminative_rates(
+            sgd.replace(layer_lr_multipliers=((None, 1.0), ("logits", 0.1))), model)
+    with pytest.raises(GradingError, match="expected a course.recipes.Recipe"):
+        checks.check_discriminative_rates({"lr": 1}, model)
+
+
+# --- the exercise notebooks ---------------------------------------------------------------------
+
+def _graded_cells(path):
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    return nb, [(GRADED.match(c.source.splitlines()[0]), c) for c in nb.cells
+                if c.cell_type == "code" and c.source.startswith("# GRADED:")]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercise_notebooks_follow_the_convention(path):
+    nb, graded = _graded_cells(path)
+    assert graded, f"{path.name} has no graded cells"
+    ids = [match.group(1) for match, _ in graded if match]
+    assert len(ids) == len(graded), f"{path.name}: a '# GRADED: id, N points' line is malformed"
+    assert len(set(ids)) == len(ids), f"{path.name}: grade ids repeat: {ids}"
+    for match, cell in graded:
+        assert "### BEGIN SOLUTION" not in cell.source, f"{match.group(1)} holds a solution"
+        assert cell.source.count("### BEGIN HIDDEN TESTS") == cell.source.count(
+            "### END HIDDEN TESTS")
+    solutions = [c for c in nb.cells if "### BEGIN SOLUTION" in c.source]
+    assert solutions and all(c.cell_type == "code" for c in solutions)
+    first = nb.cells[0].source
+    assert first.startswith("# Exercise") and "practise" in first and "lesson" in first
+    assert any(c.cell_type == "markdown" and c.source.startswith("## Setup") for c in nb.cells)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
+        f"commit {path.name} without outputs"
+    exercises.make_exercise(nb)  # markers balanced
+
+
+def _score(path, tmp_path, keep_hidden=True):
+    """(points earned, points in all) of the unsolved copy of a solution notebook."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    if keep_hidden:  # what nbgrader autograde runs: solutions stripped, hidden tests restored
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.source, cell.outputs = exercises.strip_solution(cell.source), []
+    else:  # the student's copy
+        nb = nbformat.from_dict(exercises.make_exercise(nb))
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    earned = total = 0
+    for cell in nb.cells:
+        match = GRADED.match(cell.source.splitlines()[0]) if cell.cell_type == "code" else None
+        if match:
+            total += int(match.group(2))
+            if not any(o.output_type == "error" for o in cell.outputs):
+                earned += int(match.group(2))
+    return earned, total
+
+
+def test_unsolved_batch_norm_exercise_scores_zero(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_FAST", "1")
+    earned, total = _score(ROOT / "solutions" / "05_batch_norm_backward.ipynb", tmp_path)
+    assert total == 12 and earned == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("keep_hidden", [True, False], ids=["autograded", "student"])
+def test_every_unsolved_exercise_scores_zero(path, keep_hidden, monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_FAST", "1")
+    earned, total = _score(path, tmp_path, keep_hidden)
+    assert total > 0 and earned == 0
