@@ -3,7 +3,8 @@
 bfloat16 keeps float32's exponent range, so it needs no loss scaling; on CPUs with native
 bfloat16 arithmetic (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo) it trains faster. Where the
 CPU lacks it, bfloat16 is emulated and slower, so ``"auto"`` stays in float32 there. Weights stay
-float32 either way (``mixed_bfloat16``), and the training loss is computed in float32.
+float32 either way (``mixed_bfloat16``), and every course model computes its scores (the
+``logits`` layer) in float32, so predictions are ordinary float32 arrays.
 """
 from __future__ import annotations
 

@@ -52,3 +52,14 @@ def test_registered_options_are_strict():
         models.create("cifar_plain20", residual=True)
     assert "variant" in models.entry("preact_resnet110").options()
     assert "bottleneck" not in models.entry("preact_resnet110").options()
+
+
+@pytest.mark.parametrize("name", ["mnist_two_layer_cnn", "cifar_resnet20", "lenet5", "nin"])
+def test_scores_are_float32_in_bfloat16_models(name):
+    from course import precision
+
+    shape = models.entry(name).options()["input_shape"]
+    model = precision.create(name, "bfloat16", input_shape=shape)
+    assert model.get_layer("features").compute_dtype == "bfloat16"
+    x = np.random.default_rng(0).uniform(0, 255, (2, *shape)).astype("float32")
+    assert model.predict(x, verbose=0).dtype == np.float32

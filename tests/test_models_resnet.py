@@ -53,7 +53,7 @@ def test_zero_pad_shortcut_is_subsampled_identity():
     from course.layers import ZeroPadShortcut
 
     x = np.random.default_rng(0).normal(size=(1, 8, 8, 16)).astype("float32")
-    y = ZeroPadShortcut(32, 2)(x).numpy()
+    y = np.asarray(ZeroPadShortcut(32, 2)(x))
     assert y.shape == (1, 4, 4, 32)
     np.testing.assert_array_equal(y[..., 8:24], x[:, ::2, ::2, :])
     assert not y[..., :8].any() and not y[..., 24:].any()

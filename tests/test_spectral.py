@@ -4,7 +4,7 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from course.gradients import layer_gradients, value_and_grad
 
 import course  # noqa: F401  (registers the layers for loading)
 from course.callbacks import StrideHistory
@@ -64,10 +64,7 @@ def test_spectral_pooling_dtype_gradient_and_errors():
     assert keras.backend.standardize_dtype(half.dtype) == "float16"
     # the layer is linear: its gradient is the adjoint, <A x, r> == <x, A^T r>
     r = np.random.default_rng(2).normal(size=(2, 6, 6, 3)).astype("float32")
-    xv = tf.Variable(x)
-    with tf.GradientTape() as tape:
-        inner = tf.reduce_sum(SpectralPooling(6)(xv) * r)
-    grad = tape.gradient(inner, xv).numpy()
+    inner, (grad,) = value_and_grad(lambda t: keras.ops.sum(SpectralPooling(6)(t) * r), x)
     assert np.abs(grad).max() > 0
     np.testing.assert_allclose(np.sum(x * grad), float(inner), rtol=1e-4)
     with pytest.raises(ValueError, match="only downsamples"):
@@ -112,17 +109,15 @@ def test_diffstride_stride_one_is_identity_on_band_limited_input():
 
 def test_diffstride_stride_gradient_matches_finite_difference():
     rng = np.random.default_rng(3)
-    x = tf.constant(rng.normal(size=(2, 32, 32, 3)).astype("float32"))
+    x = rng.normal(size=(2, 32, 32, 3)).astype("float32")
     layer = DiffStride(init_stride=2.3)  # ceil(32/2.3) = 14 for 2.3 +- 0.01
     layer(x)
-    r = tf.constant(rng.normal(size=(2, 14, 14, 3)).astype("float32"))
+    r = rng.normal(size=(2, 14, 14, 3)).astype("float32")
 
     def loss():
-        return tf.reduce_sum(layer(x) * r)
+        return float(keras.ops.sum(layer(x) * r))
 
-    with tf.GradientTape() as tape:
-        value = loss()
-    grad = float(tape.gradient(value, layer.stride))
+    grad = float(layer_gradients(layer, x, r)[1])  # [d/dx, d/dstride]
     assert abs(grad) > 1e-3
     eps = 1e-2
     layer.stride.assign(2.3 + eps)
@@ -166,6 +161,9 @@ def test_models_parameters_and_matching_shapes():
     assert tuple(b) == (1, 8, 8, 128)
 
 
+@pytest.mark.skipif(keras.backend.backend() == "jax",
+                    reason="DiffStride changes its output size while training; JAX's compiled "
+                           "steps need static shapes")
 def test_strides_learn_in_fit_and_are_recorded():
     keras.utils.set_random_seed(0)
     model = create("cifar_diffstride", widths=(4, 8, 8))

@@ -71,5 +71,5 @@ def cifar10_cnn(input_shape=(32, 32, 3), num_classes=10, crop=24, augment=CIFAR1
     x = layers.Dense(384, activation="relu", name="local3")(x)
     x = layers.Dense(192, activation="relu", name="local4")(x)
     features = layers.Identity(name="features")(x)
-    outputs = layers.Dense(num_classes, name="logits")(features)
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32")(features)
     return keras.Model(inputs, outputs, name="cifar10_cnn")

@@ -18,7 +18,7 @@ def check_input_shape(input_shape, channels: int | None = None, example=(32, 32,
 def logits_head(features, num_classes: int, dropout: float = 0.0, use_bias: bool = True):
     """[dropout ->] the ``logits`` Dense layer on a ``features`` vector."""
     x = layers.Dropout(dropout, name="dropout")(features) if dropout else features
-    return layers.Dense(num_classes, use_bias=use_bias, name="logits")(x)
+    return layers.Dense(num_classes, use_bias=use_bias, name="logits", dtype="float32")(x)
 
 
 def pooled_head(x, num_classes: int, dropout: float = 0.0, pool: str = "avg"):
@@ -40,7 +40,7 @@ def fc_classifier(x, num_classes: int, widths=(4096, 4096), dropout: float = 0.5
             x = layers.Dropout(dropout, name=f"drop{i}")(x)
     features = layers.Identity(name="features")(x)
     x = layers.Dropout(dropout, name=f"drop{first + len(widths) - 1}")(features)
-    return layers.Dense(num_classes, name="logits")(x)
+    return layers.Dense(num_classes, name="logits", dtype="float32")(x)
 
 
 def conv_bn(x, filters, kernel, name, strides=1, padding="same"):

@@ -40,5 +40,5 @@ def lenet5(input_shape=(32, 32, 1), num_classes=10):
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(84, activation=scaled_tanh, name="F6")(x)
     features = layers.Identity(name="features")(x)
-    outputs = layers.Dense(num_classes, name="logits")(features)
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32")(features)
     return keras.Model(inputs, outputs, name="lenet5")

@@ -34,5 +34,5 @@ def mnist_two_layer_cnn(input_shape=MNIST_SHAPE, num_classes=10, dropout=0.5):
     x = layers.Dense(1024, activation="relu", name="fc1")(x)
     features = layers.Identity(name="features")(x)
     x = layers.Dropout(dropout, name="dropout")(features)
-    outputs = layers.Dense(num_classes, name="logits")(x)
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="mnist_two_layer_cnn")

@@ -42,7 +42,7 @@ def nin(input_shape=(32, 32, 3), num_classes=10, dropout=0.5):
     x = layers.Conv2D(192, 1, activation="relu", name="mlpconv3_cccp1")(x)
     features = layers.GlobalAveragePooling2D(name="features")(x)
     # = the paper's linear 1x1 "cccp2" conv to one map per class, then GAP (see above)
-    outputs = layers.Dense(num_classes, name="logits")(features)
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32")(features)
     return keras.Model(inputs, outputs, name="nin")
 
 

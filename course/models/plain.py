@@ -30,8 +30,8 @@ def mnist_mlp(input_shape=(28, 28, 1), num_classes=10, hidden=(512, 512), dropou
             x = InvertedDropout(dropout, seed=None if seed is None else seed + i,
                                 name=f"dropout{i}")(x)
     features = layers.Identity(name="features")(x)
-    return keras.Model(inputs, layers.Dense(num_classes, name="logits")(features),
-                       name="mnist_mlp")
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32")(features)
+    return keras.Model(inputs, outputs, name="mnist_mlp")
 
 
 def conv_bn_relu(x, filters, name, strides=1, batch_norm=True):
