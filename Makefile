@@ -1,18 +1,23 @@
 # Two commands do all set-up on a fresh machine (they create .venv on first use):
 #   make main   train the lecture's two-layer CNN on MNIST (>= 99.2% test accuracy)
 #   make test   unit tests + every notebook and solution under nbval, in fast mode
+#   make test-jax  the backend-neutral tests again with KERAS_BACKEND=jax
 #   make site   the course site (lessons executed in full mode, exercises, API) in docs/_build;
 #               COURSE_FAST=1 make site for a quick build (lessons in fast mode)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: main test install exercises site site-test clean
+.PHONY: main test test-jax install exercises site site-test clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+$(BIN)/.installed-jax: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[dev,jax]"
 	@touch $@
 
 $(BIN)/.installed-site: $(BIN)/.installed
@@ -26,6 +31,16 @@ main: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	COURSE_FAST=1 $(BIN)/python -m pytest -n auto --dist loadfile --nbval-lax tests notebooks solutions
+
+# The backend-neutral part of the suite (layers, models, augmentation, evaluation, training,
+# optimizers) again on the JAX backend: Keras 3's promise, kept by test.
+JAX_TESTS = tests/test_batchnorm_dropout.py tests/test_spectral.py tests/test_whitening.py \
+	tests/test_augment.py tests/test_evaluation.py tests/test_optimizers.py \
+	tests/test_preprocessing.py tests/test_training.py tests/test_regularization_transfer.py \
+	tests/test_model_contract.py
+
+test-jax: $(BIN)/.installed-jax
+	KERAS_BACKEND=jax COURSE_FAST=1 $(BIN)/python -m pytest -n auto --dist loadfile $(JAX_TESTS)
 
 # One folder (and one jupyter cache) per mode: a fast build never serves a full-mode page.
 SITE_MODE = $(if $(filter 1 true yes on,$(COURSE_FAST)),fast,full)

@@ -5,7 +5,9 @@ layers (random while training, the identity or a centre crop at inference). The 
 in two places:
 
 - inside the ``tf.data`` input pipeline (``course.data.pipeline(..., augment=names)``), on
-  float32 batches of raw 0-255 pixels, so nothing is written to disk;
+  float32 batches of raw 0-255 pixels, so nothing is written to disk (on the JAX and PyTorch
+  backends only Keras' own layers can run there: ``course.training.train`` then applies the
+  course's layers inside the model during training instead, see ``runs_in_tf_data``);
 - inside a model (``cifar10_cnn`` and ``mnist_deep_cnn`` build theirs from these names), so a
   saved ``.keras`` file carries its augmentation.
 
@@ -14,20 +16,20 @@ inside augments; ``model.predict(x)`` and ``model(x, training=False)`` do not.
 
 A name may carry one number after a colon, its strength:
 
-==============  ==========================================================  ===================
-name            layer                                                       default
-==============  ==========================================================  ===================
-``flip``        ``keras.layers.RandomFlip("horizontal")``                   -
-``pad_crop:P``  pad P pixels (reflect), random crop back (He et al. 2015)   4
-``translate:P`` the same with zero padding (digits)                         2
-``crop:S``      random S x S crop; centre crop at inference (TF tutorial)   24
-``brightness:D`` add one offset in [-D, D] per image, clip to 0-255         63
-``contrast:F``  scale each channel's deviation by [1 - F, 1 + F], clip      0.8
-``rotate:F``    ``keras.layers.RandomRotation(F)`` (fraction of a turn)     0.03
-``shift:F``     ``keras.layers.RandomTranslation(F, F)`` (fraction, zeros)  0.1
-``zoom:F``      ``keras.layers.RandomZoom(F)`` (zeros outside)              0.1
-``pca_color:S`` AlexNet's colour PCA, alpha ~ N(0, S); fit with ``adapt``   0.1
-==============  ==========================================================  ===================
+================  ==========================================================  =======
+name              layer                                                       default
+================  ==========================================================  =======
+``flip``          ``keras.layers.RandomFlip("horizontal")``                   -
+``pad_crop:P``    pad P pixels (reflect), random crop back (He et al. 2015)   4
+``translate:P``   the same with zero padding (digits)                         2
+``crop:S``        random S x S crop; centre crop at inference (TF tutorial)   24
+``brightness:D``  add one offset in [-D, D] per image, clip to 0-255          63
+``contrast:F``    scale each channel's deviation by [1 - F, 1 + F], clip      0.8
+``rotate:F``      ``keras.layers.RandomRotation(F)`` (fraction of a turn)     0.03
+``shift:F``       ``keras.layers.RandomTranslation(F, F)`` (fraction, zeros)  0.1
+``zoom:F``        ``keras.layers.RandomZoom(F)`` (zeros outside)              0.1
+``pca_color:S``   AlexNet's colour PCA, alpha ~ N(0, S); fit with ``adapt``   0.1
+================  ==========================================================  =======
 """
 from __future__ import annotations
 
@@ -97,6 +99,21 @@ AUGMENTATIONS = {
         0.1, "random zoom in or out"),
     "pca_color": Augmentation(_pca, 0.1, "AlexNet's colour PCA (call adapt first)"),
 }
+
+
+#: Names served by Keras' own preprocessing layers, which also run inside ``tf.data`` on the JAX
+#: and PyTorch backends; the others are the course's layers (``course.preprocessing``), which
+#: compute with ``keras.ops`` and so run inside ``tf.data`` on the TensorFlow backend only.
+KERAS_BUILTIN = frozenset({"flip", "brightness", "contrast", "rotate", "shift", "zoom"})
+
+
+def runs_in_tf_data(specs) -> bool:
+    """True when the augmentations can be mapped over a ``tf.data`` pipeline on this backend."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return True
+    return all(parse(spec)[0] in KERAS_BUILTIN for spec in check(specs))
 
 
 def parse(spec: str) -> tuple[str, float]:

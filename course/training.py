@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from course import config, distribute, evaluation, recipes
+from course import augment, config, distribute, evaluation, recipes
 from course import data as datasets
 from course.callbacks import Lookahead, Progress
 from course.layers.adapt import adapt_layers, require_adapted
@@ -123,20 +123,32 @@ def _fit_recipe(model, recipe, x_train, y_train, epochs, validation, out, seed, 
                 verbose, plan=None) -> dict:
     """Pipeline, compile, adapt, fit, precise BN: everything the recipe asks for."""
     whole = plan is not None  # distributed batches need a static size: drop the remainder
+    in_pipeline = augment.runs_in_tf_data(recipe.augment)
     train_ds = datasets.pipeline(x_train, y_train, batch_size=recipe.batch_size, shuffle=True,
-                                 seed=seed, augment=recipe.augment, drop_remainder=whole)
+                                 seed=seed, augment=recipe.augment if in_pipeline else (),
+                                 drop_remainder=whole)
     val_ds = None if validation is None else datasets.pipeline(
         *validation, batch_size=recipe.batch_size if whole else 500, drop_remainder=whole)
     steps = (len(x_train) // recipe.batch_size if whole
              else math.ceil(len(x_train) / recipe.batch_size))
-    compile_for(model, recipe, steps * epochs)
-    callbacks = list(callbacks) + ([Lookahead(steps * epochs)] if recipe.lookahead else [])
     adapt_layers(model, evaluation.as_float_images(x_train[:5000]))
-    history = fit(model, train_ds, epochs, validation_data=val_ds, out=out, callbacks=callbacks,
-                  verbose=verbose)
+    trained = model if in_pipeline else _with_augmentation(model, recipe.augment, seed)
+    compile_for(trained, recipe, steps * epochs)
+    callbacks = list(callbacks) + ([Lookahead(steps * epochs)] if recipe.lookahead else [])
+    history = fit(trained, train_ds, epochs, validation_data=val_ds, out=out,
+                  callbacks=callbacks, verbose=verbose)
     if recipe.precise_bn:
         precise_batch_norm(model, train_ds)
     return history
+
+
+def _with_augmentation(model, specs, seed):
+    """``model`` behind the recipe's augmentation layers (random while training, identity at
+    inference): where the backend cannot run them inside ``tf.data``. Shares ``model``'s
+    weights, so training it trains ``model``."""
+    inputs = keras.Input(model.input_shape[1:], name="image")
+    outputs = model(augment.sequential(specs, seed=seed)(inputs))
+    return keras.Model(inputs, outputs, name=f"{model.name}_augmented")
 
 
 def _load(data, recipe, fast):

@@ -95,7 +95,8 @@ def layer_outputs(model, images, layer_names):
     outputs = probe.predict(np.asarray(images, dtype="float32"), verbose=0)
     if len(layer_names) == 1:
         outputs = [outputs]
-    return dict(zip(layer_names, (np.asarray(o) for o in outputs)))
+    # float32 even for a model trained in bfloat16, so plots and NumPy maths just work
+    return dict(zip(layer_names, (np.asarray(o, dtype="float32") for o in outputs)))
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
@@ -142,10 +143,10 @@ def saliency(model, images, classes=None):
     def picked_score(images):
         import keras
 
-        scores = model(images, training=False)
+        scores = keras.ops.cast(model(images, training=False), "float32")
         return keras.ops.sum(scores * keras.ops.one_hot(classes, scores.shape[-1]))
 
-    return np.abs(input_gradient(picked_score, x)).max(axis=-1)
+    return np.abs(input_gradient(picked_score, x)).astype("float32").max(axis=-1)
 
 
 def plot_history(history: dict, path=None, ax=None, title=None):

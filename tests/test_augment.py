@@ -79,6 +79,11 @@ def test_unknown_names_and_bad_strengths_say_what_is_known():
         augment.check("flip")
 
 
+ON_TF = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                           reason="the course's own layers run inside tf.data on TensorFlow only")
+
+
+@ON_TF
 def test_pipeline_augments_every_batch_differently():
     x = np.repeat(np.random.default_rng(0).integers(0, 256, (1, 16, 16, 3)), 8, 0).astype(np.uint8)
     ds = data.pipeline(x, np.arange(8), 4, augment=("pad_crop:2", "flip", "brightness"), seed=3)
@@ -90,6 +95,7 @@ def test_pipeline_augments_every_batch_differently():
     assert not np.array_equal(first_epoch, second_epoch)
 
 
+@ON_TF
 def test_the_same_layers_run_in_tf_data_and_in_a_model(images):
     layer = augment.layer("pad_crop:2", seed=5)
     in_data = tf.data.Dataset.from_tensor_slices(images).batch(64).map(
@@ -98,3 +104,20 @@ def test_the_same_layers_run_in_tf_data_and_in_a_model(images):
     inputs = keras.Input((8, 8, 3))
     model = keras.Model(inputs, augment.sequential(("flip", "pad_crop:2"), seed=5)(inputs))
     np.testing.assert_array_equal(model.predict(images, verbose=0), images)  # inference: identity
+
+
+def test_on_other_backends_the_course_layers_move_into_the_model(monkeypatch):
+    from course import training
+    from course.recipes import Recipe
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert augment.runs_in_tf_data(("flip", "brightness"))
+    assert not augment.runs_in_tf_data(("flip", "pad_crop:2"))
+    with pytest.raises(ValueError, match="pad_crop:2.*cannot run inside tf.data"):
+        data.pipeline(np.zeros((4, 8, 8, 3), np.uint8), np.arange(4), 2, augment=("pad_crop:2",))
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(
+        keras.layers.Flatten(name="features")(inputs)))
+    wrapped = training._with_augmentation(model, ("flip", "pad_crop:2"), seed=0)
+    assert [type(layer).__name__ for layer in wrapped.layers][1:] == ["Sequential", "Functional"]
+    assert wrapped.trainable_weights[0] is model.trainable_weights[0]  # shared: trains model

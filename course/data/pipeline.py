@@ -49,6 +49,14 @@ def pipeline(x, y=None, batch_size: int = 128, shuffle: bool = False, augment=()
     elif augment:
         from course import augment as augmentations
 
+        if not augmentations.runs_in_tf_data(augment):
+            import keras
+
+            raise ValueError(
+                f"On the {keras.backend.backend()} backend the course's own augmentation layers "
+                f"({', '.join(a for a in augment if a.split(':')[0] not in augmentations.KERAS_BUILTIN)}"
+                ") cannot run inside tf.data; apply them in the model (course.training.train "
+                "does that for you) or use the TensorFlow backend.")
         layer = augmentations.sequential(augment, seed=seed)
     else:
         layer = None

@@ -102,6 +102,7 @@ class Report:
     limits: str = ""
     safe_mode: bool = True
     isolated: bool = True
+    backend: str = field(default_factory=lambda: grading_backend())
 
     def __post_init__(self):
         self.path = display_path(self.path)
@@ -149,9 +150,18 @@ class Report:
         if self.data:
             lines.append(f"  data: {data_line(self.data)}")
         if self.verdict != ERROR:
-            lines.append(f"  (graded in a separate process with Keras safe_mode=True: no code in "
-                         f"the file was executed; {self.limits})")
+            lines.append(f"  (graded in a separate process with Keras safe_mode=True on the "
+                         f"{self.backend} backend: no code in the file was executed; "
+                         f"{self.limits})")
         return "\n".join(lines)
+
+
+def grading_backend() -> str:
+    """The Keras backend grading runs on (read without importing Keras if it is not loaded)."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        return keras.backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 def data_line(copy: dict) -> str:
@@ -162,7 +172,7 @@ def data_line(copy: dict) -> str:
 
 CSV_FIELDS = ("path", "verdict", "exit_code", "accuracy", "threshold", "integrity_flag",
               "consistency_ratio", "mirror_accuracy", "shift_accuracy", "cause", "reason",
-              "detail", "seconds", "data_path", "data_sha256")
+              "detail", "seconds", "data_path", "data_sha256", "backend")
 
 
 #: Report fields that ``Report`` has already escaped.
