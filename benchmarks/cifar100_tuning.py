@@ -27,6 +27,11 @@ CONFIGS = {
     "b256_e4": dict(epochs=4, batch_size=256, learning_rate=0.375),
     "b512_e10": dict(epochs=10, batch_size=512, learning_rate=0.75),
     "b512_e16": dict(epochs=16, batch_size=512, learning_rate=0.75),
+    # narrower middle block (64/128/256): about 0.7x the FLOPs per epoch
+    "w128_b512_e5": dict(epochs=5, batch_size=512, learning_rate=0.75,
+                         model_args={"widths": (64, 128, 256)}),
+    "w128_b512_e6": dict(epochs=6, batch_size=512, learning_rate=0.75,
+                         model_args={"widths": (64, 128, 256)}),
 }
 
 
