@@ -16,7 +16,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course import exercises
-from course.grading import autograde
+from course.grading import autograde, gradebook
 
 SOLVED = '=HYPERLINK("x")\nsolved'  # a folder name that is a formula and has a newline
 
@@ -113,7 +113,7 @@ def test_gradebook_and_feedback(batch):
     assert "score: 0 / 5" in feedback and "NotImplementedError" in feedback
     hangs = (out / "feedback" / "hangs" / "99_toy.txt").read_text()
     assert "time limit of 30 s" in hangs and "not run" in hangs
-    assert (out / "feedback" / autograde.safe_name(SOLVED) / "99_toy.txt").exists()
+    assert (out / "feedback" / gradebook.safe_name(SOLVED) / "99_toy.txt").exists()
 
 
 def test_fast_mode_is_refused_unless_a_dry_run(batch, monkeypatch, tmp_path):

@@ -8,7 +8,11 @@ Modules, one role each:
 
 - ``checks``: ``GradingError``, the model input/output contract, the checks of the MNIST term
   project and the CIFAR-100 assignment (fixed bars; fast mode is a smoke test);
-- ``autograde``: batch grading of submitted notebooks (``python -m course autograde``);
+- ``autograde``: batch grading of submitted notebooks (``python -m course autograde``):
+  finding, sanitizing and scoring them;
+- ``notebook_runner``: running one submitted notebook in its own process, with time and memory
+  limits;
+- ``gradebook``: notebook grades, the gradebook CSV and the feedback text;
 - ``tasks``: graded tasks, verdicts, exit codes, resource limits;
 - ``precheck``: checks of a file that run nothing (file type, size, zip, config.json);
 - ``artifact``: loading with Keras safe mode, the contract, evaluation, ``export_submission``;

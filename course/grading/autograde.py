@@ -1,5 +1,9 @@
 """Batch grading of submitted notebooks: ``python -m course autograde SUBMITTED --out DIR``.
 
+This module finds the submissions, sanitizes each notebook, scores it and runs the batch (and
+its command line); ``notebook_runner`` runs one notebook under the limits, and ``gradebook``
+holds the grades and writes the gradebook and the feedback.
+
 Every submitted notebook is graded the way ``nbgrader autograde`` grades it, from the nbgrader
 metadata that ``python -m course exercises --write`` keeps in ``solutions/``:
 
@@ -8,11 +12,12 @@ metadata that ``python -m course exercises --write`` keeps in ``solutions/``:
    solution cell the student deleted is put back where it was (a deleted answer comes back as
    the placeholder, which raises); repeated ids and ids the source does not know lose their
    metadata; the student's own extra cells stay;
-2. *run*, in isolation: a runner process (``python -c ...``) executes the notebook with nbclient
-   in a fresh folder, ``NBGRADER_EXECUTION=autograde`` in the kernel's environment, and records
-   each cell's outcome as it finishes. This process polls the runner's process tree: past the
-   wall-clock limit or above the memory limit (resident memory of the kernel and its children)
-   it kills the kernel, lets the runner save what ran, then kills what is left;
+2. *run*, in isolation (``notebook_runner``): a runner process (``python -c ...``) executes
+   the notebook with nbclient in a fresh folder, ``NBGRADER_EXECUTION=autograde`` in the
+   kernel's environment, and records each cell's outcome as it finishes. This process polls
+   the runner's process tree: past the wall-clock limit or above the memory limit (resident
+   memory of the kernel and its children) it kills the kernel, lets the runner save what ran,
+   then kills what is left;
 3. *score*: a grade cell that ran without an error earns its points; one that raised, or never
    ran (time limit, memory, a kernel that died), earns none. The other cells earn what they
    earned.
@@ -30,33 +35,24 @@ user who grades, so grade untrusted submissions inside a container or a throwawa
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from course import config, exercises
-from course.grading.report import csv_cell, printable, shorten, summarize_error
+from course.grading.gradebook import (
+    CellGrade, NotebookGrade, feedback_text, num, safe_name, write_gradebook,
+)
+from course.grading.notebook_runner import (
+    MAX_NOTEBOOK_MB, MEMORY_LIMIT_MB, TIME_LIMIT_S, Run, run_isolated,
+)
+from course.grading.report import printable, shorten, summarize_error
+from course.grading.sandbox import course_env
 
-#: Default limits per notebook: full-mode training of an exercise takes hours on a laptop CPU.
-TIME_LIMIT_S = 3 * 60 * 60
-MEMORY_LIMIT_MB = 8192
-#: Notebooks larger than this are not read (a grader must not run out of memory reading one).
-MAX_NOTEBOOK_MB = 64
-#: Seconds the runner gets to save the executed notebook after its kernel was stopped.
-SAVE_GRACE_S = 20.0
-POLL_S = 0.2
-#: How the runner process starts (``import course`` first keeps TensorFlow's log quiet).
-RUNNER_COMMAND = "import sys; from course.grading.autograde import run_job; run_job(sys.argv[1])"
 STUB = exercises.PLACEHOLDER
 
 
@@ -197,227 +193,7 @@ def _text(source) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Running one notebook (the runner process)
-
-
-def run_job(job_path) -> None:
-    """In the runner process: execute the notebook of ``job_path`` with nbclient, appending one
-    JSON line per finished cell to the progress file, and save the executed notebook."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    job = json.loads(Path(job_path).read_text())
-    notebook = nbformat.read(job["notebook"], as_version=4)
-    progress = open(job["progress"], "a", buffering=1)
-
-    def executed(cell, cell_index, execute_reply):
-        content = execute_reply.get("content", {}) if execute_reply else {}
-        error = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"),
-                     None)
-        status = "error" if content.get("status") == "error" or error else "ok"
-        record = {"index": cell_index, "status": status}
-        if status == "error":
-            record["ename"] = content.get("ename") or (error or {}).get("ename", "")
-            record["evalue"] = content.get("evalue") or (error or {}).get("evalue", "")
-        progress.write(json.dumps(record) + "\n")
-
-    client = NotebookClient(
-        notebook, timeout=job["cell_timeout"], kernel_name=job["kernel"], allow_errors=True,
-        interrupt_on_timeout=True, record_timing=False, on_cell_executed=executed,
-        error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past the time "
-                          "limit", "traceback": []},
-        resources={"metadata": {"path": job["cwd"]}})
-    outcome = "completed"
-    try:
-        client.execute()
-    except DeadKernelError:
-        outcome = "kernel_died"
-    except Exception as err:  # noqa: BLE001 - recorded; the parent decides
-        outcome = f"runner_error: {type(err).__name__}: {err}"
-    finally:
-        progress.write(json.dumps({"outcome": outcome}) + "\n")
-        progress.close()
-        nbformat.write(notebook, job["executed"])
-
-
-def _proc_children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            info = _stat(int(entry))
-            if info:
-                children.setdefault(info[0], []).append(int(entry))
-    return children
-
-
-def _stat(pid: int):
-    """``(ppid, start time)`` of ``pid`` from /proc, or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[1]), int(fields[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-class _Tree:
-    """The runner's descendants (the kernel and anything it starts), remembered with their start
-    times so that a process is never confused with a later one that reuses its pid."""
-
-    def __init__(self, root: int):
-        self.root = root
-        self.seen: dict[int, int] = {}
-        self.linux = os.path.isdir("/proc")
-
-    def poll(self) -> float:
-        """Refresh the descendants; returns their total resident memory (MiB)."""
-        if not self.linux:
-            return 0.0
-        children = _proc_children()
-        stack, total = list(children.get(self.root, [])), 0.0
-        while stack:
-            pid = stack.pop()
-            info = _stat(pid)
-            if info is None:
-                continue
-            self.seen.setdefault(pid, info[1])
-            total += _rss_mb(pid)
-            stack += children.get(pid, [])
-        return total
-
-    def kill_descendants(self) -> None:
-        for pid, start in list(self.seen.items()):
-            info = _stat(pid)
-            if info is not None and info[1] == start:
-                for kill in (os.killpg, os.kill):
-                    try:
-                        kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-
-
-@dataclass
-class Run:
-    outcome: str  # completed, timeout, memory, kernel_died, crashed
-    seconds: float
-    peak_mb: float
-    cells: dict = field(default_factory=dict)  # index -> {"status", "ename", "evalue"}
-    executed: Path | None = None
-
-
-def run_isolated(notebook, workdir: Path, private: Path, time_limit: float, memory_mb: float,
-                 env: dict, kernel: str = "python3") -> Run:
-    """Execute ``notebook`` in ``workdir`` in a runner process under the limits."""
-    import nbformat
-
-    private.mkdir(parents=True, exist_ok=True)
-    workdir.mkdir(parents=True, exist_ok=True)
-    job = {"notebook": str(private / "in.ipynb"), "executed": str(private / "out.ipynb"),
-           "progress": str(private / "progress.jsonl"), "cwd": str(workdir),
-           "cell_timeout": int(time_limit) + 1, "kernel": kernel}
-    nbformat.write(notebook, job["notebook"])
-    (private / "job.json").write_text(json.dumps(job))
-    started = time.monotonic()
-    with open(private / "runner.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-c", RUNNER_COMMAND, str(private / "job.json")],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                                cwd=str(workdir), start_new_session=True)
-    tree, peak, outcome = _Tree(proc.pid), 0.0, None
-    try:
-        while proc.poll() is None:
-            peak = max(peak, tree.poll())
-            if outcome is None and time.monotonic() - started > time_limit:
-                outcome = "timeout"
-            elif outcome is None and peak > memory_mb:
-                outcome = "memory"
-            if outcome in ("timeout", "memory"):
-                tree.kill_descendants()  # the kernel: the runner saves what ran, then exits
-                try:
-                    proc.wait(timeout=SAVE_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    pass
-                break
-            time.sleep(POLL_S)
-    finally:
-        for kill in (lambda: os.killpg(proc.pid, signal.SIGKILL), proc.kill):
-            try:
-                kill()
-            except OSError:
-                pass
-        proc.wait()
-        tree.poll()
-        tree.kill_descendants()
-    cells, ended = {}, None
-    progress = Path(job["progress"])
-    if progress.exists():
-        for line in progress.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if "outcome" in record:
-                ended = record["outcome"]
-            elif isinstance(record.get("index"), int):
-                cells[record["index"]] = record
-    if outcome is None:
-        outcome = "completed" if ended == "completed" else \
-            "kernel_died" if ended == "kernel_died" else "crashed"
-    executed = Path(job["executed"])
-    return Run(outcome, round(time.monotonic() - started, 1), round(peak, 1), cells,
-               executed if executed.exists() else None)
-
-
-# ---------------------------------------------------------------------------------------------
 # Grading
-
-
-@dataclass
-class CellGrade:
-    grade_id: str
-    points: float
-    max_points: float
-    status: str  # passed, failed, not run
-    message: str = ""
-
-
-@dataclass
-class NotebookGrade:
-    student: str
-    exercise: str
-    status: str
-    counts: bool
-    seconds: float = 0.0
-    peak_mb: float = 0.0
-    cells: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
-    max_points: float = 0.0
-
-    @property
-    def points(self) -> float:
-        return sum(c.points for c in self.cells)
-
-
-STATUS_TEXT = {
-    "completed": "ran to the end",
-    "timeout": "stopped at the time limit of {time:g} s; cells after that earned nothing",
-    "memory": "stopped: the kernel used more than {memory:,} MiB; cells after that earned "
-              "nothing",
-    "kernel_died": "the kernel died (a crash or os._exit); cells after that earned nothing",
-    "crashed": "the notebook runner failed; cells it did not finish earned nothing",
-    "unreadable": "the notebook could not be read: nothing earned",
-}
 
 
 def grade_notebook(submission: Submission, source: dict, out: Path, time_limit: float,
@@ -477,67 +253,6 @@ def grade_notebook(submission: Submission, source: dict, out: Path, time_limit: 
     return result
 
 
-def safe_name(name: str) -> str:
-    """A student id as one path component (escaped, no separators, no leading dot)."""
-    text = printable(name).replace("/", "_").replace("\\", "_")
-    return ("_" + text) if text.startswith(".") or not text else text
-
-
-# ---------------------------------------------------------------------------------------------
-# Output
-
-
-GRADEBOOK_FIELDS = ("student", "exercise", "points", "max_points", "counts", "status", "cells",
-                    "seconds", "peak_memory_mb", "notes")
-
-
-def gradebook_rows(grades) -> list[list[str]]:
-    rows = [list(GRADEBOOK_FIELDS)]
-    for g in grades:
-        values = {"student": g.student, "exercise": g.exercise, "points": _num(g.points),
-                  "max_points": _num(g.max_points), "counts": g.counts, "status": g.status,
-                  "cells": "; ".join(f"{c.grade_id}={_num(c.points)}/{_num(c.max_points)}"
-                                     for c in g.cells),
-                  "seconds": g.seconds, "peak_memory_mb": g.peak_mb,
-                  "notes": "; ".join(g.notes)}
-        rows.append([csv_cell(values[k]) for k in GRADEBOOK_FIELDS])
-    return rows
-
-
-def _num(value: float):
-    return int(value) if float(value).is_integer() else round(float(value), 2)
-
-
-def write_gradebook(path, grades) -> None:
-    """Write the gradebook CSV atomically (escaped with ``report.csv_cell``)."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(gradebook_rows(grades))
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".gradebook-", suffix=".csv", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def feedback_text(g: NotebookGrade, time_limit: float, memory_mb: float) -> str:
-    lines = [f"{printable(g.exercise)}: {printable(g.student)}",
-             f"score: {_num(g.points)} / {_num(g.max_points)}"
-             + ("" if g.counts else "  (DRY RUN in fast mode: this score does not count)"),
-             "run: " + STATUS_TEXT.get(g.status, g.status).format(time=time_limit,
-                                                                   memory=int(memory_mb))
-             + (f" ({g.seconds:g} s)" if g.seconds else "")]
-    lines += [f"note: {printable(n)}" for n in g.notes]
-    width = max([len(c.grade_id) for c in g.cells] + [4])
-    for c in g.cells:
-        lines.append(f"  {c.grade_id:<{width}}  {_num(c.points):>4} / {_num(c.max_points):<4}"
-                     f" {c.status}" + (f": {printable(c.message)}" if c.message else ""))
-    return "\n".join(lines) + "\n"
-
 
 # ---------------------------------------------------------------------------------------------
 # The batch
@@ -546,14 +261,9 @@ def feedback_text(g: NotebookGrade, time_limit: float, memory_mb: float) -> str:
 def kernel_env(dry_run: bool) -> dict:
     """The runner's (and so the kernel's) environment: ``NBGRADER_EXECUTION=autograde``, fast
     mode only for a dry run, the course importable, no GPU surprises in the log."""
-    import course
-
-    env = dict(os.environ)
-    root = str(Path(course.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = course_env()
     env["NBGRADER_EXECUTION"] = "autograde"
     env["MPLBACKEND"] = "Agg"
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if dry_run:
         env[config.FAST_ENV] = "1"
         env["COURSE_DRY_RUN"] = "1"
@@ -640,7 +350,7 @@ def _autograde(args) -> int:
         return 3
 
     def show(g):
-        print(f"{printable(g.student)} {g.exercise}: {_num(g.points)}/{_num(g.max_points)} "
+        print(f"{printable(g.student)} {g.exercise}: {num(g.points)}/{num(g.max_points)} "
               f"({g.status}{'' if g.counts else ', DRY RUN: does not count'})", flush=True)
 
     try:

@@ -193,12 +193,18 @@ def csv_rows(reports) -> list[list[str]]:
 
 def write_csv(path, reports) -> None:
     """Write the grades to ``path`` atomically (a temporary file in the same folder, renamed)."""
+    write_csv_rows(path, csv_rows(reports), prefix=".grades-")
+
+
+def write_csv_rows(path, rows, prefix: str = ".csv-") -> None:
+    """Write ``rows`` (cells already made with ``csv_cell``) as CSV to ``path`` atomically: a
+    temporary file ``prefix...`` in the same folder, renamed over ``path``."""
     import tempfile
 
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(csv_rows(reports))
+    csv.writer(buffer).writerows(rows)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".grades-", suffix=".csv", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".csv", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(buffer.getvalue())

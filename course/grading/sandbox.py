@@ -15,6 +15,10 @@ The worker kills the child's process group when the wall-clock limit passes and 
 child ended (exit code, signal, timeout, peak memory). Forking from a worker that has imported
 TensorFlow but never run an op costs milliseconds, so a folder of submissions pays TensorFlow's
 start-up once, yet no artifact can disturb another's grade or the grader.
+
+The process helpers here (``proc_status_kb``, ``kill_group``, ``course_root``, ``course_env``)
+serve ``notebook_runner`` too, which watches a notebook's kernel in another way (by polling its
+process tree's resident memory: a kernel is not a forked child that an ``RLIMIT_AS`` could cap).
 """
 from __future__ import annotations
 
@@ -39,14 +43,49 @@ class SandboxError(RuntimeError):
     """The worker process failed (a grader-side problem, not the artifact's)."""
 
 
-def _vm_kb() -> int:
+def proc_status_kb(key: str, pid="self") -> int | None:
+    """A figure of ``/proc/PID/status`` in KiB (``VmSize``, ``VmRSS``), or None where there is
+    no such line or file (not Linux, a process that has ended)."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmSize:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
+    return None
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads, then the process itself; gone is fine."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def course_root() -> str:
+    """The folder that holds the ``course`` package (the repository root when run from one)."""
+    import course
+
+    return str(Path(course.__file__).resolve().parents[1])
+
+
+def course_env() -> dict:
+    """The environment for a child Python process that imports ``course``: this process's, with
+    the course importable and TensorFlow's C++ log quiet (unless set)."""
+    env = dict(os.environ)
+    root = course_root()
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return env
+
+
+def _vm_kb() -> int:
+    kb = proc_status_kb("VmSize")
+    if kb is not None:
+        return kb
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 4  # a rough fallback
@@ -122,12 +161,7 @@ def _wait(pid: int, deadline: float) -> dict:
             break
         if time.monotonic() > deadline:
             timed_out = True
-            for target in (lambda: os.killpg(pid, signal.SIGKILL),
-                           lambda: os.kill(pid, signal.SIGKILL)):
-                try:
-                    target()
-                except OSError:
-                    pass
+            kill_group(pid)
             _, status, usage = os.wait4(pid, 0)
             break
         time.sleep(0.01)
@@ -200,13 +234,7 @@ class Sandbox:
         """Start the worker process without waiting for it (it imports TensorFlow meanwhile)."""
         if self.proc is not None:
             return
-        import course
-
-        env = dict(os.environ)
-        root = str(Path(course.__file__).resolve().parents[1])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
-                                    else "")
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        env, root = course_env(), course_root()
         env.setdefault("MALLOC_ARENA_MAX", "2")  # glibc arenas reserve 64 MiB of address each
         # oneDNN's default allocator waits 10 s for memory after a failed allocation; the
         # system allocator fails at once, so an over-limit model gets its verdict at once.
