@@ -53,7 +53,25 @@ def compile_for(model: keras.Model, recipe: recipes.Recipe, total_steps: int) ->
         loss=SmoothedSparseCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
     )
+    _build_optimizer_and_metrics(model)
     return model
+
+
+def _build_optimizer_and_metrics(model) -> None:
+    """Create the optimizer's slots and the metrics' variables now, not in the first step.
+
+    Variables created inside a ``tf.function`` make TensorFlow trace the training step twice;
+    built beforehand, it is traced once (2-3 s saved per ``fit`` of a small CIFAR ResNet, the
+    bulk of a fast-mode run). The metrics are built by one update on a dummy prediction, then
+    reset. Only an optimisation: a model it does not suit trains as before.
+    """
+    try:
+        model.optimizer.build(model.trainable_variables)
+        scores = keras.ops.zeros((1, *model.output_shape[1:]))
+        model.compute_metrics(None, keras.ops.zeros((1,), "int32"), scores, sample_weight=None)
+        model.reset_metrics()
+    except (ValueError, TypeError, AttributeError):
+        pass
 
 
 def precise_batch_norm(model, dataset, batches: int = 50) -> int:
@@ -63,22 +81,47 @@ def precise_batch_norm(model, dataset, batches: int = 50) -> int:
     inference can be far worse than training. This replaces them with the plain average of
     ``batches`` batch statistics under the final weights ("precise BN", Wu & Johnson 2021,
     *Rethinking "Batch" in BatchNorm*). Returns the number of batches used.
+
+    Each batch runs the network in training mode with momentum 0, so that every layer's
+    moving statistics become that batch's; their sum is kept here and its mean written back at
+    the end. On TensorFlow the forward pass is one compiled function (eagerly, 50 batches of a
+    ResNet-14 took 12 s; compiled, under 2 s).
     """
     bn_layers = layers_of_type(model, keras.layers.BatchNormalization)
     if not bn_layers:
         return 0
     momenta = [layer.momentum for layer in bn_layers]
+    sums = [[0.0, 0.0] for _ in bn_layers]
+    forward = _training_forward(model)
     used = 0
     try:
+        for layer in bn_layers:
+            layer.momentum = 0.0  # moving statistics := this batch's statistics
         for images, *_ in dataset.take(batches):
-            for layer in bn_layers:  # momentum i/(i+1): a running mean of the batch statistics
-                layer.momentum = used / (used + 1)
-            model(images, training=True)
+            forward(images)
+            for layer, total in zip(bn_layers, sums):
+                total[0] = total[0] + keras.ops.convert_to_numpy(layer.moving_mean)
+                total[1] = total[1] + keras.ops.convert_to_numpy(layer.moving_variance)
             used += 1
+        for layer, (mean, variance) in zip(bn_layers, sums if used else ()):
+            layer.moving_mean.assign(mean / used)
+            layer.moving_variance.assign(variance / used)
     finally:
         for layer, momentum in zip(bn_layers, momenta):
             layer.momentum = momentum
     return used
+
+
+def _training_forward(model):
+    """``images -> model(images, training=True)``, compiled once where the backend allows."""
+    def forward(images):
+        return model(images, training=True)
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(forward, reduce_retracing=True)
+    return forward
 
 
 def read_history_csv(path) -> dict:
@@ -122,13 +165,18 @@ def fit(model, train_ds, epochs: int, validation_data=None, out=None, callbacks=
 def _fit_recipe(model, recipe, x_train, y_train, epochs, validation, out, seed, callbacks,
                 verbose, plan=None) -> dict:
     """Pipeline, compile, adapt, fit, precise BN: everything the recipe asks for."""
-    whole = plan is not None  # distributed batches need a static size: drop the remainder
+    # Training batches are all whole (the remainder of a shuffled epoch is dropped, a different
+    # one each epoch): one batch shape means one compiled step (a last, smaller batch costs a
+    # second trace of a few seconds), and distributed batches need a static size anyway.
+    whole = len(x_train) >= recipe.batch_size
     in_pipeline = augment.runs_in_tf_data(recipe.augment)
     train_ds = datasets.pipeline(x_train, y_train, batch_size=recipe.batch_size, shuffle=True,
                                  seed=seed, augment=recipe.augment if in_pipeline else (),
                                  drop_remainder=whole)
+    distributed = plan is not None  # validation batches too must be whole under a strategy
     val_ds = None if validation is None else datasets.pipeline(
-        *validation, batch_size=recipe.batch_size if whole else 500, drop_remainder=whole)
+        *validation, batch_size=recipe.batch_size if distributed else 500,
+        drop_remainder=distributed)
     steps = (len(x_train) // recipe.batch_size if whole
              else math.ceil(len(x_train) / recipe.batch_size))
     adapt_layers(model, evaluation.as_float_images(x_train[:5000]))
