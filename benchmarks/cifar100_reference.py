@@ -11,7 +11,8 @@ by, and grades the saved ``DIR/model.keras`` with ``python -m course grade``. Th
 numbers go to ``benchmarks/results/RECIPE_DATA.{json,png}``. The
 throughput part times training steps of the same network in Keras and in an equivalent PyTorch
 model (same layers, batch size, optimizer), in float32 and bfloat16, on random data in the same
-process, so all numbers come from one machine.
+process, so all numbers come from one machine; each figure is the median step (Keras: through
+the course's input pipeline with the recipe's augmentation and Lookahead, as in training).
 """
 from __future__ import annotations
 
@@ -63,25 +64,26 @@ def _eval_time() -> float:
 
 
 def keras_throughput(batch_size: int, steps: int, num_classes: int, precision: str) -> float:
+    """Median training step of the recipe's network (Lookahead included), in images/s."""
     import keras
-    import tensorflow as tf
 
-    from course import layers, recipes, training
+    import machine
+    from course import data, layers, recipes, training
     from course.callbacks import Lookahead
 
     keras.utils.set_random_seed(0)
     recipe = recipes.get("cifar100_reference").replace(mixed_precision=precision)
     model = recipe.create() if num_classes == 100 else recipe.replace(data="cifar10").create()
     training.compile_for(model, recipe, steps)
-    x = np.random.default_rng(0).uniform(0, 255, (batch_size * 4, 32, 32, 3)).astype("float32")
+    x = np.random.default_rng(0).uniform(0, 255, (batch_size * 4, 32, 32, 3)).astype("uint8")
     y = np.arange(len(x)) % num_classes
-    layers.adapt_layers(model, x)  # whitening filters from (random) data, as in training
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).repeat().prefetch(2)
+    layers.adapt_layers(model, x.astype("float32"))  # whitening filters from (random) data
+    ds = data.pipeline(x, y, batch_size, shuffle=True, augment=recipe.augment).repeat()
     callbacks = [Lookahead(steps)] if recipe.lookahead else []
     model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # build and trace
-    start = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks)
-    return steps * batch_size / (time.perf_counter() - start)
+    timer = machine.step_timer()
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks + [timer])
+    return machine.images_per_s(timer.times, batch_size)
 
 
 def torch_throughput(batch_size: int, steps: int, num_classes: int,
@@ -131,10 +133,14 @@ def torch_throughput(batch_size: int, steps: int, num_classes: int,
 
     for _ in range(3):
         step()
-    start = time.perf_counter()
+    times = []
     for _ in range(steps):
+        began = time.perf_counter()
         step()
-    return steps * batch_size / (time.perf_counter() - start)
+        times.append(time.perf_counter() - began)
+    import machine
+
+    return machine.images_per_s(times, batch_size)
 
 
 def plot_curve(report: dict, path: Path) -> None:
