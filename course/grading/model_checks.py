@@ -1,0 +1,255 @@
+"""Checks of models, layers and fine-tuning that the graded cells of exercises 04, 07 and 08 call
+(through ``course.grading.exercise_checks``, which re-exports them).
+
+- models: ``check_layers`` (output shapes and parameters of named layers), ``check_params``,
+  ``check_accuracy``;
+- augmentation layers: ``check_inference_identity``, ``check_seeded``, ``check_crop_flip``,
+  ``check_whitening``, ``check_config``;
+- transfer learning: ``check_discriminative_rates``, ``check_margin``.
+
+Each raises ``GradingError`` with what is wrong and what to do, and prints one ``PASS`` line
+otherwise. Importing this module does not import TensorFlow.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course import config
+from course.grading import GradingError
+from course.grading.calls import call_checked as _call
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+
+
+def _model(obj, what):
+    import keras
+
+    if not isinstance(obj, (keras.Model, keras.layers.Layer)):
+        raise GradingError(f"{what} is a {type(obj).__name__}, expected a Keras model. Return "
+                           "keras.Model(inputs, outputs).")
+    return obj
+
+
+def check_params(what: str, model, expected: int, hint: str = "") -> None:
+    """``model.count_params()`` (weights, biases and batch-norm statistics) equals ``expected``."""
+    got = _call(_model(model, what).count_params, what=f"{what}.count_params()")
+    if got != expected:
+        raise GradingError(f"{what} has {got:,} parameters, expected {expected:,} "
+                           f"({got - expected:+,}). {hint}".strip())
+    print(f"PASS: {what} has {got:,} parameters.")
+
+
+def check_layers(model, expected: dict, hint: str = "") -> None:
+    """Every named layer exists, has output shape ``shape`` and ``params`` parameters:
+    ``expected = {name: (shape, params)}``, with ``None`` for the batch dimension."""
+    model = _model(model, "the model")
+    names = [layer.name for layer in model.layers]
+    for name, (shape, params) in expected.items():
+        if name not in names:
+            raise GradingError(
+                f"The model has no layer named {name!r}. Give your layers the names of the "
+                f"instructions (name=...). Its layers: {', '.join(names)}.")
+        layer = model.get_layer(name)
+        out = getattr(layer.output, "shape", None)
+        if out is not None and tuple(out) != tuple(shape):
+            raise GradingError(f"Layer {name!r} outputs shape {tuple(out)}, expected "
+                               f"{tuple(shape)}. {hint}".strip())
+        if params is not None and layer.count_params() != params:
+            raise GradingError(f"Layer {name!r} has {layer.count_params():,} parameters, "
+                               f"expected {params:,}. {hint}".strip())
+    print(f"PASS: {len(expected)} layers have the expected shapes and parameters.")
+
+
+def check_accuracy(model, x, y, bar: float, what: str = "test accuracy",
+                   hint: str = "") -> float:
+    """Top-1 accuracy of ``model`` on raw images ``x`` is at least ``bar``."""
+    from course.evaluation import evaluate_accuracy
+
+    accuracy = _call(evaluate_accuracy, (_model(model, "model"), x, y),
+                     what="evaluating your model")
+    mode = " (fast mode)" if config.is_fast() else ""
+    if accuracy < bar:
+        raise GradingError(
+            f"{what.capitalize()}{mode} is {accuracy:.2%} on {len(x):,} images, the bar is "
+            f"{bar:.0%}. {hint}".strip())
+    print(f"PASS: {what}{mode} {accuracy:.2%} >= {bar:.0%} ({len(x):,} images).")
+    return accuracy
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation layers
+
+
+def _numpy(x):
+    return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+
+
+def check_inference_identity(layer, images) -> None:
+    """``layer(images)`` and ``layer(images, training=False)`` return the images unchanged."""
+    for kwargs in ({}, {"training": False}):
+        out = _numpy(_call(layer, (images,), kwargs, what=f"{layer.name}(images, {kwargs})"))
+        if out.shape != images.shape or not np.array_equal(out, images):
+            raise GradingError(
+                f"{layer.name}(images{', training=False' if kwargs else ''}) changed the images "
+                f"(shape {out.shape}, input {images.shape}): augmentation happens only with "
+                "training=True; at inference the layer returns its input as it is.")
+    print(f"PASS: {layer.name} is the identity at inference.")
+
+
+def check_seeded(make_layer, images) -> None:
+    """Same seed, same augmentation; another seed or the next call, another one."""
+    a, b, c = (_call(make_layer, (), {"seed": seed}, what=f"making the layer with seed={seed}")
+               for seed in (1, 1, 2))
+    out_a = _numpy(_call(a, (images,), {"training": True}, what="layer(images, training=True)"))
+    out_b = _numpy(b(images, training=True))
+    if not np.array_equal(out_a, out_b):
+        raise GradingError("Two layers made with the same seed augment the same batch "
+                           "differently. Draw every random number from one "
+                           "keras.random.SeedGenerator(seed) created in __init__.")
+    if np.array_equal(out_a, _numpy(c(images, training=True))):
+        raise GradingError("Layers made with seeds 1 and 2 gave the same augmentation: the seed "
+                           "is not used. Pass seed=self.seed_generator to keras.random calls.")
+    if np.array_equal(out_a, _numpy(a(images, training=True))):
+        raise GradingError("Calling the layer twice on the same batch gave the same augmentation: "
+                           "a fixed seed number makes every batch alike. Use "
+                           "seed=self.seed_generator (it advances after each call).")
+    print("PASS: seeded layers repeat their augmentation; other seeds and later calls differ.")
+
+
+def check_crop_flip(out, images, padding: int) -> dict:
+    """Every output image is a crop of the zero-padded input, possibly mirrored; offsets and
+    flips vary from image to image. Returns counts (flipped, offsets seen)."""
+    out = _numpy(out)
+    if out.shape != images.shape:
+        raise GradingError(f"The augmented batch has shape {out.shape}, expected "
+                           f"{images.shape}: pad, then crop back to the input size.")
+    p = padding
+    padded = np.pad(images, ((0, 0), (p, p), (p, p), (0, 0)))
+    h, w = images.shape[1:3]
+    flips, offsets = 0, set()
+    for i in range(len(images)):
+        found = None
+        for dy in range(2 * p + 1):
+            for dx in range(2 * p + 1):
+                crop = padded[i, dy:dy + h, dx:dx + w]
+                if np.allclose(out[i], crop, atol=1e-4):
+                    found = (dy, dx, False)
+                elif np.allclose(out[i], crop[:, ::-1], atol=1e-4):
+                    found = (dy, dx, True)
+                if found:
+                    break
+            if found:
+                break
+        if found is None:
+            raise GradingError(
+                f"Augmented image {i} is not a {h}x{w} crop of the input padded with {p} zeros "
+                "on each side, nor its mirror image. Pad with zeros, cut a window at a random "
+                "offset in 0..2*padding, and flip left-right (the width axis).")
+        offsets.add(found[:2])
+        flips += found[2]
+    n = len(images)
+    low, high = n / 2 - 3 * np.sqrt(n) / 2, n / 2 + 3 * np.sqrt(n) / 2  # three sigmas
+    if not low <= flips <= high:
+        raise GradingError(f"{flips} of {n} images were mirrored, expected about half (between "
+                           f"{low:.0f} and {high:.0f}). Flip each image with probability 0.5.")
+    if len(offsets) < min(n, (2 * p + 1) ** 2) // 4:
+        raise GradingError(f"Only {len(offsets)} different crop offsets in {n} images: draw "
+                           "the offsets per image, uniformly in 0..2*padding.")
+    print(f"PASS: every image is a crop (of {len(offsets)} different offsets) of the padded "
+          f"input; {flips} of {n} mirrored.")
+    return {"flipped": int(flips), "offsets": len(offsets)}
+
+
+def check_whitening(out, images) -> None:
+    """Per-image standardization: equal to ``tf.image.per_image_standardization``."""
+    import tensorflow as tf
+
+    from course.grading.exercise_checks import check_array  # (it imports this module last)
+
+    expected = tf.image.per_image_standardization(np.asarray(images, np.float32)).numpy()
+    check_array("the whitened images", out, expected, atol=1e-4, rtol=1e-4,
+                hint="Subtract each image's mean over all its pixels and channels, divide by "
+                     "max(std, 1/sqrt(number of values)).")
+
+
+def check_config(layer, **expected) -> None:
+    """``get_config`` holds the constructor arguments and ``from_config`` rebuilds the layer."""
+    config_ = _call(layer.get_config, what=f"{type(layer).__name__}.get_config()")
+    for key, value in expected.items():
+        if config_.get(key) != value:
+            raise GradingError(f"get_config() has {key}={config_.get(key)!r}, expected {value!r}. "
+                               "Return {**super().get_config(), ...} with every __init__ "
+                               "argument.")
+    again = _call(type(layer).from_config, (config_,), what="from_config(get_config())")
+    if again.get_config() != config_:
+        raise GradingError("from_config(layer.get_config()) builds a layer with another config.")
+    print(f"PASS: {type(layer).__name__}.get_config() round-trips.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Transfer learning
+
+
+def check_discriminative_rates(recipe, model) -> list:
+    """The recipe fine-tunes with discriminative rates: SGD, at least two groups, the earliest
+    layers slower than the new head, every named layer present in ``model``. Returns the
+    groups."""
+    from course.recipes import Recipe
+
+    if not isinstance(recipe, Recipe):
+        raise GradingError(f"recipe is a {type(recipe).__name__}, expected a "
+                           "course.recipes.Recipe.")
+    groups = list(recipe.layer_lr_multipliers)
+    if len(groups) < 2:
+        raise GradingError(
+            "The recipe has no discriminative learning rates: set layer_lr_multipliers="
+            "((None, early), ('a middle layer', middle), ('new_logits', 1.0)) with early < "
+            "middle < 1 (lesson 14).")
+    names = {layer.name for layer in model.layers}
+    for name, _ in groups:
+        if name is not None and name not in names:
+            raise GradingError(f"layer_lr_multipliers names the layer {name!r}, which the model "
+                               "does not have; print [l.name for l in model.layers].")
+    first, last = groups[0][1], groups[-1][1]
+    if not first < last:
+        raise GradingError(f"The earliest layers learn at {first}x and the last group at "
+                           f"{last}x: early layers (generic features) should learn slower than "
+                           "the new head.")
+    shown = ", ".join(f"{name or 'first layer'} on: {mult:g}x" for name, mult in groups)
+    print(f"PASS: discriminative rates ({shown}).")
+    return groups
+
+
+def check_margin(model, baseline, x, y, margin: float, floor: float = 0.0,
+                 graded: bool = True) -> dict:
+    """``model`` beats ``baseline`` by at least ``margin`` (accuracy on ``x``, ``y``) and reaches
+    ``floor`` itself. With ``graded=False`` (fast mode) only the floor is checked; the margin is
+    printed with a banner saying that it is not graded. Returns both accuracies."""
+    from course.evaluation import evaluate_accuracy
+
+    accuracy = _call(evaluate_accuracy, (_model(model, "the fine-tuned model"), x, y),
+                     what="evaluating your fine-tuned model")
+    base = evaluate_accuracy(baseline, x, y)
+    gain = accuracy - base
+    print(f"fine-tuned {accuracy:.2%}, from scratch {base:.2%}: margin {gain:+.2%} "
+          f"({len(x):,} test images)")
+    if accuracy < floor:
+        raise GradingError(
+            f"The fine-tuned model reaches {accuracy:.2%}, below {floor:.0%}: it did not learn "
+            "the new task. Train it (training.train with your recipe) and check that the new "
+            "head learns at the base rate (multiplier 1.0).")
+    if not graded:
+        print(config.banner(
+            f"FAST MODE: the margin is printed, not graded (a fast run is too small to measure\n"
+            f"it: it ranged from -4 to +10 points in measured runs). This cell grants no points\n"
+            f"for the margin here; the full-mode check asks for {margin:+.0%} over the baseline."))
+        return {"accuracy": accuracy, "baseline": base}
+    if gain < margin:
+        raise GradingError(
+            f"Fine-tuning reaches {accuracy:.2%}, the from-scratch baseline {base:.2%}: a margin "
+            f"of {gain:+.2%}, the bar is {margin:+.0%}. Keep the early layers slow (0.01x-0.1x), "
+            "the new head at 1x, and check the learning rate and the number of epochs.")
+    print(f"PASS: fine-tuning beats training from scratch by {gain:+.2%} (bar {margin:+.0%}).")
+    return {"accuracy": accuracy, "baseline": base}
