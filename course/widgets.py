@@ -11,9 +11,9 @@
 Each explorer shows a static figure of its current state wherever no widget front end runs
 (nbval, the course site, a notebook viewer) and live controls in Jupyter: its output carries
 both an ``image/png`` of the figure and the widget view, and the front end picks what it can
-show. The arithmetic lives in plain functions (``conv_output_size``, ``input_cells``,
-``stack_input_span``, ``ConvGeometry``) that the explorers draw and the tests check against
-``course.conv_arithmetic``, ``course.analysis.receptive_field`` and Keras.
+show. The arithmetic lives in plain functions of ``course.conv_arithmetic`` (``conv_output_size``,
+``input_cells``, ``stack_input_span``, re-exported here) and in ``ConvGeometry``, which the
+explorers draw and the tests check against ``course.analysis.receptive_field`` and Keras.
 """
 from __future__ import annotations
 
@@ -24,60 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from course import conv_arithmetic as ca
+# the one-axis arithmetic the explorers draw (re-exported: lessons call widgets.input_cells)
+from course.conv_arithmetic import (conv_output_size, effective_kernel, input_cells,  # noqa: F401
+                                    padding_amounts, stack_input_span)
 
-# --------------------------------------------------------------------------- the arithmetic
-
-
-def effective_kernel(kernel: int, dilation: int = 1) -> int:
-    """Span of a dilated kernel: ``dilation * (kernel - 1) + 1`` pixels."""
-    return dilation * (kernel - 1) + 1
-
-
-def padding_amounts(n: int, kernel: int, stride: int = 1, padding: int | str = 0,
-                    dilation: int = 1) -> tuple[int, int]:
-    """Pixels added before and after the input along one axis. ``"same"`` pads like
-    TensorFlow/Keras (``ceil(n / stride)`` outputs, the odd pixel after); a number pads both sides."""
-    if padding == "valid":
-        return 0, 0
-    if padding == "same":
-        out = -(-n // stride)
-        total = max((out - 1) * stride + effective_kernel(kernel, dilation) - n, 0)
-        return total // 2, total - total // 2
-    return int(padding), int(padding)
-
-
-def conv_output_size(n: int, kernel: int, stride: int = 1, padding: int | str = 0,
-                     dilation: int = 1) -> int:
-    """Outputs along one axis: ``(n + 2p - d(k-1) - 1) // s + 1``; ``course.conv_arithmetic``'s
-    ``output_size`` for ``dilation=1``."""
-    if dilation == 1 or padding == "same":
-        return ca.output_size(n, kernel, stride, padding)
-    before, after = padding_amounts(n, kernel, stride, padding, dilation)
-    return ca.output_size(n + before + after, effective_kernel(kernel, dilation), stride, 0)
-
-
-def input_cells(index: int, kernel: int, stride: int = 1, padding: int | str = 0,
-                dilation: int = 1, n: int | None = None) -> list[int]:
-    """Input positions (0 = first real pixel; negative or >= n: padding) that output ``index``
-    reads along one axis: ``index * stride - pad_before + dilation * a`` for ``a < kernel``."""
-    if padding == "same" and n is None:
-        raise ValueError("padding='same' depends on the input size: pass n=...")
-    before = padding_amounts(n or 0, kernel, stride, padding, dilation)[0]
-    return [index * stride - before + dilation * a for a in range(kernel)]
-
-
-def stack_input_span(layers, index: int = 0) -> tuple[int, int]:
-    """First and last input pixel (inclusive) that output ``index`` of a stack of layers can see.
-
-    ``layers`` is a list of ``(kernel, stride, padding, dilation)`` along one axis, input first,
-    with numeric padding. The span's length is the stack's receptive field
-    (``course.conv_arithmetic.stacked_receptive_field`` for dilation 1).
-    """
-    low = high = index
-    for kernel, stride, padding, dilation in reversed(list(layers)):
-        low = input_cells(low, kernel, stride, padding, dilation)[0]
-        high = input_cells(high, kernel, stride, padding, dilation)[-1]
-    return low, high
+# --------------------------------------------------------------------------- one conv layer
 
 
 @dataclass(frozen=True)

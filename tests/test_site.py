@@ -217,6 +217,6 @@ def test_front_page_and_api_reference(site, server, browser):
     assert not errors
     names = browser.execute_script(
         "return Array.from(document.querySelectorAll('dt.sig')).map(d => d.id)")
-    assert "course.widgets.conv_explorer" in names and "course.widgets.input_cells" in names
+    assert "course.widgets.conv_explorer" in names and "course.widgets.ConvGeometry" in names
     path = urllib.parse.urlparse(browser.current_url).path
     assert path.endswith("course.widgets.html")
