@@ -41,6 +41,7 @@ class Recipe:
     precise_bn: bool = True  # re-estimate batch-norm statistics after training
     mixed_precision: str = "off"  # off, auto (bfloat16 where the CPU has it), bfloat16
     summary: str = ""
+    name: str = ""  # set by register(): what metrics.json and the start line call the recipe
 
     def __post_init__(self):
         from course.evaluation import TTA_VIEWS
@@ -102,6 +103,7 @@ RECIPES: dict[str, Recipe] = {}
 
 def register(name: str, recipe: Recipe) -> Recipe:
     """Add ``recipe`` under ``name`` (a recipe package outside ``course`` may add its own)."""
+    recipe = dataclasses.replace(recipe, name=name)
     if name in RECIPES and RECIPES[name] != recipe:
         raise ValueError(f"recipe {name!r} is registered twice")
     RECIPES[name] = recipe

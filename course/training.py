@@ -254,7 +254,8 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
     policy = model.dtype_policy.name
     if verbose:
         mode = " FAST MODE (COURSE_FAST=1): data subset, capped epochs." if fast else ""
-        print(f"Training {model.name} on {data_name}: {len(x_train):,} images, {epochs} epochs, "
+        called = model.name if recipe.name in ("", model.name) else f"{recipe.name} ({model.name})"
+        print(f"Training {called} on {data_name}: {len(x_train):,} images, {epochs} epochs, "
               f"batch {recipe.batch_size}, {model.count_params():,} parameters, {policy}, "
               f"{keras.backend.backend()} backend.{mode}", flush=True)
         if plan is not None:
@@ -273,7 +274,8 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
     val_accuracy = (None if validation is None
                     else evaluation.evaluate_accuracy(exported, *validation))
     metrics = {
-        "model": model.name, "recipe": recipe.model or "custom", "data": data_name,
+        "model": model.name, "recipe": recipe.name or recipe.model or "custom",
+        "data": data_name,
         "test_accuracy": _rounded(test_accuracy),
         "test_error": None if test_accuracy is None else round(1 - test_accuracy, 5),
         "validation_accuracy": _rounded(val_accuracy),
