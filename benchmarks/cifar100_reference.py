@@ -1,6 +1,7 @@
 """Benchmark the CIFAR-100 reference recipes: time-to-accuracy, final accuracy, grade, images/s.
 
     python benchmarks/cifar100_reference.py --data cifar100 --out DIR      # the assignment's recipe
+    python benchmarks/cifar100_reference.py --recipe cifar100_long --out DIR   # the longer one
     python benchmarks/cifar100_reference.py --recipe NAME --epochs 5 --out DIR   # another setting
     python benchmarks/cifar100_reference.py --throughput-only             # Keras vs PyTorch speed
 
@@ -12,14 +13,14 @@ numbers go to ``benchmarks/results/RECIPE_DATA.{json,png}``. The
 throughput part times training steps of the same network in Keras and in an equivalent PyTorch
 model (same layers, batch size, optimizer), in float32 and bfloat16, on random data in the same
 process, so all numbers come from one machine; each figure is the median step (Keras: through
-the course's input pipeline with the recipe's augmentation and Lookahead, as in training).
+the course's input pipeline with the recipe's augmentation and Lookahead, as in training; and,
+in the recipe's precision, once more without either: the bare step PyTorch's figure is).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -63,8 +64,10 @@ def _eval_time() -> float:
     return sum(_EVAL)
 
 
-def keras_throughput(batch_size: int, steps: int, num_classes: int, precision: str) -> float:
-    """Median training step of the recipe's network (Lookahead included), in images/s."""
+def keras_throughput(recipe_name: str, steps: int, num_classes: int, precision: str,
+                     bare: bool = False) -> float:
+    """Median training step of the recipe's network (augmentation and Lookahead included unless
+    ``bare``), in images/s."""
     import keras
 
     import machine
@@ -72,21 +75,23 @@ def keras_throughput(batch_size: int, steps: int, num_classes: int, precision: s
     from course.callbacks import Lookahead
 
     keras.utils.set_random_seed(0)
-    recipe = recipes.get("cifar100_reference").replace(mixed_precision=precision)
+    recipe = recipes.get(recipe_name).replace(mixed_precision=precision)
+    batch_size = recipe.batch_size
     model = recipe.create() if num_classes == 100 else recipe.replace(data="cifar10").create()
     training.compile_for(model, recipe, steps)
     x = np.random.default_rng(0).uniform(0, 255, (batch_size * 4, 32, 32, 3)).astype("uint8")
     y = np.arange(len(x)) % num_classes
     layers.adapt_layers(model, x.astype("float32"))  # whitening filters from (random) data
-    ds = data.pipeline(x, y, batch_size, shuffle=True, augment=recipe.augment).repeat()
-    callbacks = [Lookahead(steps)] if recipe.lookahead else []
+    augment = () if bare else recipe.augment
+    ds = data.pipeline(x, y, batch_size, shuffle=True, augment=augment).repeat()
+    callbacks = [Lookahead(steps)] if recipe.lookahead and not bare else []
     model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # build and trace
     timer = machine.step_timer()
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks + [timer])
     return machine.images_per_s(timer.times, batch_size)
 
 
-def torch_throughput(batch_size: int, steps: int, num_classes: int,
+def torch_throughput(recipe_name: str, steps: int, num_classes: int,
                      bfloat16: bool) -> float | None:
     """The same network and optimizer step in PyTorch (airbench94's own framework), on the CPU."""
     try:
@@ -95,6 +100,12 @@ def torch_throughput(batch_size: int, steps: int, num_classes: int,
     except ImportError:
         print("PyTorch is not installed: pip install 'torch==2.13.0' (or pip install -e '.[bench]')")
         return None
+    from course import recipes
+
+    recipe = recipes.get(recipe_name)
+    batch_size = recipe.batch_size
+    widths = recipe.model_args.get("widths", (64, 256, 256))
+    activation = {"gelu": nn.GELU, "relu": nn.ReLU}[recipe.model_args.get("activation", "gelu")]
     torch.manual_seed(0)
     torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                           else os.cpu_count() or 1)
@@ -106,13 +117,13 @@ def torch_throughput(batch_size: int, steps: int, num_classes: int,
 
     def conv_group(c_in, c_out):
         return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.MaxPool2d(2), norm(c_out),
-                nn.GELU(), nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), norm(c_out),
-                nn.GELU()]
+                activation(), nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), norm(c_out),
+                activation()]
 
     whiten = nn.Conv2d(3, 24, 2, padding=0, bias=True)
     whiten.weight.requires_grad = False
-    layers, c_in = [whiten, nn.GELU()], 24
-    for width in (64, 256, 256):
+    layers, c_in = [whiten, activation()], 24
+    for width in widths:
         layers += conv_group(c_in, width)
         c_in = width
     model = nn.Sequential(*layers, nn.AdaptiveMaxPool2d(1), nn.Flatten(),
@@ -188,6 +199,8 @@ def main(argv=None) -> int:
     parser.add_argument("--results", default=str(Path(__file__).resolve().parent / "results"),
                         help="where RECIPE_DATA.json/.png are written")
     parser.add_argument("--steps", type=int, default=20, help="training steps timed per framework")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="measure the throughput this many times (medians are reported)")
     parser.add_argument("--throughput-only", action="store_true")
     parser.add_argument("--no-throughput", action="store_true")
     args = parser.parse_args(argv)
@@ -215,13 +228,21 @@ def main(argv=None) -> int:
     if not args.no_throughput:
         print(f"Timing {args.steps} training steps of batch {batch} in Keras and PyTorch ...",
               flush=True)
-        speeds = {}
-        for setting in ("off", "bfloat16"):
-            name = "float32" if setting == "off" else setting
-            speeds[f"keras_{name}"] = round(keras_throughput(batch, args.steps, classes, setting),
-                                            1)
-            torch_speed = torch_throughput(batch, args.steps, classes, setting == "bfloat16")
-            speeds[f"torch_{name}"] = round(torch_speed, 1) if torch_speed else None
+        runs = {}  # every measurement, each repeat alternating Keras and PyTorch
+        for _ in range(args.repeats):
+            for setting in ("off", "bfloat16"):
+                name = "float32" if setting == "off" else setting
+                runs.setdefault(f"keras_{name}", []).append(
+                    keras_throughput(args.recipe, args.steps, classes, setting))
+                runs.setdefault(f"torch_{name}", []).append(
+                    torch_throughput(args.recipe, args.steps, classes, setting == "bfloat16"))
+                if precision.policy_name(setting) == precision.policy_name(recipe.mixed_precision):
+                    runs.setdefault(f"keras_{name}_bare", []).append(
+                        keras_throughput(args.recipe, args.steps, classes, setting, bare=True))
+        speeds = {key: (round(float(np.median(values)), 1) if None not in values else None)
+                  for key, values in runs.items()}
+        report["images_per_s_runs"] = {key: [v and round(v, 1) for v in values]
+                                       for key, values in runs.items()}
         report["images_per_s"] = speeds
     report["recipe_precision"] = precision.policy_name(recipe.mixed_precision)
 
@@ -239,7 +260,8 @@ def main(argv=None) -> int:
         print(f"grader: {report['grade']}")
     if "images_per_s" in report:
         speeds = report["images_per_s"]
-        print(f"\ntraining throughput, batch {batch}, images/s (the recipe uses "
+        print(f"\ntraining throughput, batch {batch}, images/s, median of {args.repeats} "
+              f"(the recipe uses "
               f"{report['recipe_precision']} here):")
         print("\n| precision | Keras (TensorFlow) | PyTorch | Keras / PyTorch |\n"
               "| --- | --- | --- | --- |")
@@ -247,6 +269,11 @@ def main(argv=None) -> int:
             k, t = speeds[f"keras_{name}"], speeds[f"torch_{name}"]
             ratio = f"{k / t:.2f}" if t else "-"
             print(f"| {name} | {k} | {t} | {ratio} |")
+        for name in ("float32", "bfloat16"):
+            if f"keras_{name}_bare" in speeds:
+                bare, t = speeds[f"keras_{name}_bare"], speeds[f"torch_{name}"]
+                print(f"\nKeras {name} without augmentation and Lookahead: {bare} images/s"
+                      + (f" ({bare / t:.2f} x PyTorch)" if t else ""))
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     stem = f"{args.recipe}_{args.data}" + ("_throughput" if args.throughput_only else "")

@@ -2,7 +2,9 @@
 
     python benchmarks/cifar100_tuning.py --configs base_e4,b512_e4 --out runs/tuning
 
-Each config changes the registered ``cifar100_reference`` recipe (``instructor/reference.py``);
+Each config changes airbench94's full recipe as published (``cifar100_long`` of
+``instructor/reference.py`` in batches of 1024; the assignment's ``cifar100_reference`` is
+``w128_relu_b256_e6``, ``cifar100_long`` is ``b512_e16``);
 every run trains on 45,000 training images and reports the accuracy, with the recipe's test-time
 augmentation, on the 5,000 held-out ones, plus the training seconds and the machine's load.
 Results are appended to ``OUT/tuning.jsonl`` (one JSON object per run) and printed as a table.
@@ -18,20 +20,50 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+AIRBENCH94 = dict(batch_size=1024, learning_rate=1.5)  # what a config does not change
 CONFIGS = {
     "base_e4": dict(epochs=4),
+    "base_e3": dict(epochs=3),
     "base_e6": dict(epochs=6),
     "b512_e4": dict(epochs=4, batch_size=512, learning_rate=0.75),
-    "b512_e5": dict(epochs=5, batch_size=512, learning_rate=0.75),
-    "b512_e4_ls01": dict(epochs=4, batch_size=512, learning_rate=0.75, label_smoothing=0.1),
-    "b256_e4": dict(epochs=4, batch_size=256, learning_rate=0.375),
     "b512_e10": dict(epochs=10, batch_size=512, learning_rate=0.75),
     "b512_e16": dict(epochs=16, batch_size=512, learning_rate=0.75),
-    # narrower middle block (64/128/256): about 0.7x the FLOPs per epoch
+    # narrower networks: fewer FLOPs per image (measured, Zen 4 bfloat16, batch 1024: 306 images/s
+    # for 64/256/256, 422 for 64/192/192, 505 for 64/128/256)
+    "w192_e4": dict(epochs=4, model_args={"widths": (64, 192, 192)}),
+    "w192_e5": dict(epochs=5, model_args={"widths": (64, 192, 192)}),
+    "w128_e4": dict(epochs=4, model_args={"widths": (64, 128, 256)}),
+    "w128_e5": dict(epochs=5, model_args={"widths": (64, 128, 256)}),
     "w128_b512_e5": dict(epochs=5, batch_size=512, learning_rate=0.75,
                          model_args={"widths": (64, 128, 256)}),
-    "w128_b512_e6": dict(epochs=6, batch_size=512, learning_rate=0.75,
+    "w128_b512_e4": dict(epochs=4, batch_size=512, learning_rate=0.75,
                          model_args={"widths": (64, 128, 256)}),
+    "w192_b512_e4": dict(epochs=4, batch_size=512, learning_rate=0.75,
+                         model_args={"widths": (64, 192, 192)}),
+    # ReLU instead of GELU: about 15% more images/s on a CPU
+    "relu_e4": dict(epochs=4, model_args={"activation": "relu"}),
+    "w192_relu_e5": dict(epochs=5, model_args={"widths": (64, 192, 192), "activation": "relu"}),
+    "w128_relu_e5": dict(epochs=5, model_args={"widths": (64, 128, 256), "activation": "relu"}),
+    "w128_relu_b512_e5": dict(epochs=5, batch_size=512, learning_rate=0.75,
+                              model_args={"widths": (64, 128, 256), "activation": "relu"}),
+    "w128_relu_b256_e5": dict(epochs=5, batch_size=256, learning_rate=0.375,
+                              model_args={"widths": (64, 128, 256), "activation": "relu"}),
+    "w192_relu_b512_e4": dict(epochs=4, batch_size=512, learning_rate=0.75,
+                              model_args={"widths": (64, 192, 192), "activation": "relu"}),
+    "w128_relu_b256_e5_ls01": dict(epochs=5, batch_size=256, learning_rate=0.375,
+                                   label_smoothing=0.1,
+                                   model_args={"widths": (64, 128, 256), "activation": "relu"}),
+    "w128_relu_b128_e5": dict(epochs=5, batch_size=128, learning_rate=0.1875,
+                              model_args={"widths": (64, 128, 256), "activation": "relu"}),
+    "w128_relu_b256_e6": dict(epochs=6, batch_size=256, learning_rate=0.375,
+                              model_args={"widths": (64, 128, 256), "activation": "relu"}),
+    "w128_b256_e5": dict(epochs=5, batch_size=256, learning_rate=0.375,
+                         model_args={"widths": (64, 128, 256)}),
+    "w128_relu_b256_e5_lr05": dict(epochs=5, batch_size=256, learning_rate=0.5,
+                                   model_args={"widths": (64, 128, 256), "activation": "relu"}),
+    # the longer setting
+    "base_e12": dict(epochs=12),
+    "base_e14": dict(epochs=14),
 }
 
 
@@ -52,10 +84,10 @@ def main(argv=None) -> int:
     facts = machine.describe(measure_peaks=False)
     rows = []
     for name in args.configs.split(","):
-        changes = dict(CONFIGS[name], validation_split=0.1)
+        changes = dict(AIRBENCH94, **CONFIGS[name], validation_split=0.1)
         if args.precision:
             changes["mixed_precision"] = args.precision
-        recipe = recipes.get("cifar100_reference").replace(**changes)
+        recipe = recipes.get("cifar100_long").replace(**changes)
         start_load = machine.load_average()
         result = training.train(recipe, "cifar100", seed=args.seed, fast=False, verbose=1,
                                 out=out / name)

@@ -11,9 +11,13 @@ import time
 def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        fields = {key.strip(): value.strip() for key, value in fields.items()}
+        if "Model name" in fields:
+            # a virtual CPU may say only "AMD EPYC": family and model tell the generation
+            # (AMD family 25 model 17 is Zen 4, family 26 is Zen 5)
+            return (f"{fields['Model name']} (family {fields.get('CPU family', '?')}, "
+                    f"model {fields.get('Model', '?')})")
     except (OSError, subprocess.SubprocessError):
         pass
     return platform.processor() or platform.machine()

@@ -9,7 +9,10 @@
   identities, batch norms learn only their shift, at 64x the learning rate); global max pooling
   (``features``) and a bias-free linear classifier whose scores are scaled by 1/9 (``logits``).
   1,996,985 parameters with 100 classes (1,994,392 trainable), 1,973,945 with 10; 118 million
-  multiply-adds per image. Raw 0-255 images in; it normalises them itself.
+  multiply-adds per image. Raw 0-255 images in; it normalises them itself. Two recipes train
+  it: ``cifar100_reference``, the answer key, builds it narrower (64/128/256) with ReLU, 1,185,209
+  parameters and 65 million multiply-adds per image, for 6 epochs; ``cifar100_long`` trains the
+  full network for 16 epochs (the measured runs: ``benchmarks/results/cifar100_reference.md``).
 - ``mnist_deep_cnn``: the MNIST term project (test error < 1%): six 3x3 conv + batch norm layers
   in three stages (32, 64, 128), augmentation in the model, global average pooling, dropout.
 
@@ -37,7 +40,7 @@ TORCH_DEFAULT_INIT = {"class_name": "VarianceScaling",
                       "config": {"scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"}}
 
 
-def conv_group(x, filters, name, bn_momentum):
+def conv_group(x, filters, name, bn_momentum, activation="gelu"):
     """conv -> pool -> BN -> GELU -> conv -> BN -> GELU (airbench's ConvGroup)."""
     for i, pool in ((1, True), (2, False)):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
@@ -47,7 +50,7 @@ def conv_group(x, filters, name, bn_momentum):
             x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
         x = layers.BatchNormalization(momentum=bn_momentum, epsilon=1e-12, scale=False,
                                       name=f"{name}_bn{i}")(x)
-        x = layers.Activation("gelu", name=f"{name}_gelu{i}")(x)
+        x = layers.Activation(activation, name=f"{name}_{activation}{i}")(x)
     return x
 
 
@@ -63,16 +66,19 @@ def identity_init(model: keras.Model) -> None:
 
 
 def cifar100_reference(input_shape=(32, 32, 3), num_classes=100, widths=(64, 256, 256),
-                       bn_momentum=0.6):
-    """airbench94 network (Jordan 2024): whitening stem, 3 conv groups, 1,996,985 params @100."""
+                       bn_momentum=0.6, activation="gelu"):
+    """airbench94 network (Jordan 2024): whitening stem, 3 conv groups, 1,996,985 params @100.
+
+    ``activation="relu"`` trades airbench's GELU for ReLU, about 15% more images/s on a CPU
+    (GELU's element-wise work runs as separate kernels there)."""
     check_input_shape(input_shape, 3)
     inputs = keras.Input(input_shape, name="image")
     x = layers.Normalization(mean=CIFAR_MEAN, variance=[s * s for s in CIFAR_STD],
                              name="normalize")(inputs)
     x = PatchWhitening(kernel_size=2, name="whiten")(x)
-    x = layers.Activation("gelu", name="whiten_gelu")(x)
+    x = layers.Activation(activation, name=f"whiten_{activation}")(x)
     for i, width in enumerate(widths, start=1):
-        x = conv_group(x, width, f"block{i}", bn_momentum)
+        x = conv_group(x, width, f"block{i}", bn_momentum, activation)
     x = layers.GlobalMaxPooling2D(name="features")(x)
     x = layers.Dense(num_classes, use_bias=False,
                      kernel_initializer=keras.initializers.get(TORCH_DEFAULT_INIT),
@@ -117,13 +123,26 @@ models.register("mnist_deep_cnn", mnist_deep_cnn)
 # at batch 1024. Its weight decay shrinks weights by about 1.3% per step at the peak rate once
 # momentum has built up; Keras' decoupled decay (multiplied by the current rate) does that with
 # 0.009. The schedule rises from 0.2x to 1x over 23% of the steps and falls to 0.07x.
+# ``cifar100_long`` is that recipe in batches of 512 (the rate scaled linearly: batch 512 beat
+# 1024 in every short run of the tuning) for 16 epochs, the most that fit 30 minutes of training
+# on a 2-core Zen 5 CPU with a margin (72.98% test accuracy; 12 epochs: 72.56%); the assignment's key,
+# ``cifar100_reference``, is the short setting tuned on a validation
+# split of CIFAR-100 itself (benchmarks/cifar100_tuning.py; benchmarks/results/
+# cifar100_reference.md): a narrower middle group (128 channels: 0.6x the multiply-adds), ReLU
+# (about 15% more images/s than GELU on a CPU), batch 256 with the rate scaled linearly, 6 epochs
+# (63.0% on the validation split, against 61.4% for 5).
+AIRBENCH = dict(optimizer="sgd", momentum=0.85, weight_decay=0.009, schedule="one_cycle",
+                schedule_args={"warmup": 0.23, "start_factor": 0.2, "end_factor": 0.07},
+                bn_shift_lr_multiplier=64.0, lookahead=True, label_smoothing=0.2,
+                augment=("flip", "pad_crop:2"), tta="flip_shift", precise_bn=False,
+                mixed_precision="auto")
+CIFAR100_LONG = recipes.register("cifar100_long", recipes.Recipe(
+    "cifar100_reference", "cifar100", epochs=16, batch_size=512, learning_rate=0.75, **AIRBENCH,
+    summary="airbench94's full network for 16 epochs of batch 512 on CIFAR-100 (about 73%)"))
 CIFAR100_REFERENCE = recipes.register("cifar100_reference", recipes.Recipe(
-    "cifar100_reference", "cifar100", epochs=12, batch_size=1024, optimizer="sgd",
-    learning_rate=1.5, momentum=0.85, weight_decay=0.009, schedule="one_cycle",
-    schedule_args={"warmup": 0.23, "start_factor": 0.2, "end_factor": 0.07},
-    bn_shift_lr_multiplier=64.0, lookahead=True, label_smoothing=0.2,
-    augment=("flip", "pad_crop:2"), tta="flip_shift", precise_bn=False, mixed_precision="auto",
-    summary="the CIFAR-100 assignment's answer key (airbench94 port)"))
+    "cifar100_reference", "cifar100", epochs=6, batch_size=256, learning_rate=0.375,
+    model_args={"widths": (64, 128, 256), "activation": "relu"}, **AIRBENCH,
+    summary="the CIFAR-100 assignment's answer key (airbench94 port, 6 short epochs)"))
 MNIST_DEEP = recipes.register("mnist_deep_cnn", recipes.Recipe(
     "mnist_deep_cnn", "mnist", epochs=15, batch_size=128, learning_rate=2e-3,
     schedule="one_cycle", summary="the MNIST term project's answer key"))

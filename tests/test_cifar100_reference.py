@@ -29,6 +29,24 @@ def test_parameter_counts(classes, total):
     assert model.output_shape == (None, classes)
 
 
+def test_the_assignment_recipe_builds_the_narrow_relu_network():
+    recipe = recipes.get("cifar100_reference")
+    model = recipe.create()
+    widths = recipe.model_args["widths"]
+    assert widths == (64, 128, 256) and recipe.model_args["activation"] == "relu"
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == _expected_trainable(100, widths=widths) == 1_183_128
+    assert model.count_params() - trainable == 288 + 1 + 4 * sum(widths)
+    relus = [l.name for l in model.layers if l.name.startswith(("whiten_", "block"))
+             and isinstance(l, keras.layers.Activation)]
+    assert relus == ["whiten_relu"] + [f"block{b}_relu{i}" for b in (1, 2, 3) for i in (1, 2)]
+    assert all(model.get_layer(n).get_config()["activation"] == "relu" for n in relus)
+    # the long setting: airbench94's full network (widths, GELU) for 16 epochs of batch 512
+    long = recipes.get("cifar100_long")
+    assert (long.epochs, long.batch_size, long.model_args) == (16, 512, {})
+    assert long.learning_rate / long.batch_size == recipe.learning_rate / recipe.batch_size
+
+
 def test_stage_shapes():
     model = models.create("cifar100_reference")
     shapes = {name: tuple(model.get_layer(name).output.shape[1:])
