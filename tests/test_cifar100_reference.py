@@ -45,6 +45,9 @@ def test_the_assignment_recipe_builds_the_narrow_relu_network():
     long = recipes.get("cifar100_long")
     assert (long.epochs, long.batch_size, long.model_args) == (16, 512, {})
     assert long.learning_rate / long.batch_size == recipe.learning_rate / recipe.batch_size
+    # both build the same registered network; each recipe knows its own name (metrics.json)
+    assert (recipe.name, long.name) == ("cifar100_reference", "cifar100_long")
+    assert recipe.model == long.model == "cifar100_reference"
 
 
 def test_stage_shapes():
