@@ -163,16 +163,17 @@ def write_table(rows: dict, machine: dict, path: Path) -> None:
         "in a fresh folder, `COURSE_DATA_DIR` set to the real data sets). Budget: "
         f"{BUDGET_MIN:.0f} minutes per lesson on a 2-core laptop CPU.",
         "",
-        f"Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
-        f"TensorFlow {machine.get('tensorflow', '?')}, Keras {machine.get('keras', '?')}, no GPU. "
-        "**Shared**: other engineers' jobs ran on the same two cores during these runs, so the "
-        "load average (1 min, at the start and the end of each notebook) is given per row; on "
-        "an idle machine the times are shorter. The kernel's CPU time (user + system, all its "
-        "threads) depends much less on the load: on an idle 2-core CPU a lesson's wall time lies "
-        "between half its CPU time (both cores busy) and its CPU time.",
+        f"Machines: {machine.get('cores', '?')} cores, TensorFlow {machine.get('tensorflow', '?')}, "
+        f"Keras {machine.get('keras', '?')}, no GPU; the CPU of each run is in its row (rows "
+        f"without one ran on a 2-core AMD EPYC of an earlier session). The load average (1 min, "
+        "at the start and the end of each notebook) says whether other jobs shared the two "
+        "cores: about 2 is the lesson's own threads, more is other work, and on an idle machine "
+        "the times are shorter. The kernel's CPU time (user + system, all its threads) depends "
+        "much less on the load: on an idle 2-core CPU a lesson's wall time lies between half its "
+        "CPU time (both cores busy) and its CPU time.",
         "",
-        "| lesson | mode | wall time | kernel CPU time | peak memory | result | load avg (start / end) | date |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| lesson | mode | wall time | kernel CPU time | peak memory | result | load avg (start / end) | CPU | date |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key in sorted(rows):
         r, name = rows[key], key.split("@")[0]
@@ -183,7 +184,8 @@ def write_table(rows: dict, machine: dict, path: Path) -> None:
         lines.append(
             f"| `{name}` | {r['mode']} | {minutes:.1f} min{over} | {cpu} | "
             f"{r.get('peak_rss_mib', 0) / 1024:.1f} GiB | {result} | "
-            f"{r['load_start']:.1f} / {r['load_end']:.1f} | {r['date']} |")
+            f"{r['load_start']:.1f} / {r['load_end']:.1f} | {r.get('cpu', 'AMD EPYC')} | "
+            f"{r['date']} |")
     notes = machine.get("notes")
     if notes:
         lines += ["", notes]
@@ -218,6 +220,7 @@ def main(argv=None) -> int:
             print(f"{path.stem}: running ({'fast' if args.fast else 'full'} mode, timeout "
                   f"{args.timeout:.0f} s) ...", flush=True)
             row = run_one(path.resolve(), args.timeout, args.fast, not args.no_site_cache)
+            row["cpu"] = facts["cpu"]
             print(f"{path.stem}: {row['status']} in {row['wall_s'] / 60:.1f} min, peak "
                   f"{row.get('peak_rss_mib', 0)} MiB, load {row['load_start']:.1f} -> "
                   f"{row['load_end']:.1f} {row['error']}", flush=True)
