@@ -22,8 +22,14 @@ from __future__ import annotations
 import numpy as np
 
 from course.grading import GradingError
-from course.grading.calls import _fmt, _name, _signature
-from course.grading.calls import call, call_checked as _call  # noqa: F401  (call: for cells)
+from course.grading.check_helpers import (  # noqa: F401  (call, check_array: for cells)
+    call, call_checked, callable_name, check_array, describe, describe_call)
+# The checks of models, augmentation layers and fine-tuning live in model_checks; graded cells
+# reach every check through this one module.
+from course.grading.model_checks import (  # noqa: F401
+    check_accuracy, check_config, check_crop_flip, check_discriminative_rates,
+    check_inference_identity, check_layers, check_margin, check_params, check_seeded,
+    check_whitening)
 
 
 def _plain(value):
@@ -41,39 +47,12 @@ def check_cases(func, cases, hint: str = "") -> None:
     The first failing case is reported with the call, what it returned and what was expected.
     """
     for args, kwargs, expected in cases:
-        what = _signature(func, args, kwargs)
-        got = _call(func, args, kwargs, what)
+        what = describe_call(func, args, kwargs)
+        got = call_checked(func, args, kwargs, what)
         if _plain(got) != _plain(expected):
-            raise GradingError(f"{what} returned {_fmt(_plain(got))}, expected "
-                               f"{_fmt(_plain(expected))}. {hint}".strip())
-    print(f"PASS: {_name(func)} on {len(cases)} cases.")
-
-
-def check_array(what: str, got, expected, atol: float = 1e-5, rtol: float = 1e-5,
-                hint: str = "") -> None:
-    """``got`` has ``expected``'s shape and its values within ``atol + rtol * |expected|``."""
-    try:
-        got_arr = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise GradingError(f"{what} is a {type(got).__name__}, expected an array of shape "
-                           f"{np.shape(expected)}. Return a NumPy array.") from None
-    expected = np.asarray(expected, dtype=np.float64)
-    if got_arr.shape != expected.shape:
-        raise GradingError(f"{what} has shape {got_arr.shape}, expected {expected.shape}. "
-                           f"{hint}".strip())
-    if not np.all(np.isfinite(got_arr)):
-        raise GradingError(f"{what} contains NaN or infinite values. Look for a division by "
-                           f"zero or a square root of a negative number. {hint}".strip())
-    error = np.abs(got_arr - expected)
-    allowed = atol + rtol * np.abs(expected)
-    if np.any(error > allowed):
-        worst = np.unravel_index(np.argmax(error - allowed), error.shape)
-        raise GradingError(
-            f"{what} differs from the reference by up to {error.max():.3g} (at index "
-            f"{tuple(int(i) for i in worst)}: {got_arr[worst]:.6g} instead of "
-            f"{expected[worst]:.6g}); allowed: {atol:g} + {rtol:g} x |reference|. "
-            f"{hint}".strip())
-    print(f"PASS: {what} matches the reference (max |difference| {error.max():.2g}).")
+            raise GradingError(f"{what} returned {describe(_plain(got))}, expected "
+                               f"{describe(_plain(expected))}. {hint}".strip())
+    print(f"PASS: {callable_name(func)} on {len(cases)} cases.")
 
 
 def relative_error(a, b) -> float:
@@ -191,19 +170,11 @@ def count_multiplications(func, data, filters):
             out[index] = Tracked(value, counter)
         return out
 
-    name = _name(func)
-    out = _call(func, (tracked(data), tracked(filters)), what=f"{name}(d, g)")
+    name = callable_name(func)
+    out = call_checked(func, (tracked(data), tracked(filters)), what=f"{name}(d, g)")
     try:
         values = np.array([float(v) for v in np.asarray(out, dtype=object).ravel()])
     except (TypeError, ValueError):
         raise GradingError(f"{name} returned {out!r}; return the outputs (a list or an array) "
                            "computed from the d and g it is given.") from None
     return values, counter[0]
-
-
-# The checks of models, augmentation layers and fine-tuning live in model_checks; graded cells
-# reach every check through this one module.
-from course.grading.model_checks import (  # noqa: E402,F401
-    check_accuracy, check_config, check_crop_flip, check_discriminative_rates,
-    check_inference_identity, check_layers, check_margin, check_params, check_seeded,
-    check_whitening)

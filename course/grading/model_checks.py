@@ -16,7 +16,7 @@ import numpy as np
 
 from course import config
 from course.grading import GradingError
-from course.grading.calls import call_checked as _call
+from course.grading.check_helpers import call_checked, check_array
 
 
 # ---------------------------------------------------------------------------------------------
@@ -34,7 +34,7 @@ def _model(obj, what):
 
 def check_params(what: str, model, expected: int, hint: str = "") -> None:
     """``model.count_params()`` (weights, biases and batch-norm statistics) equals ``expected``."""
-    got = _call(_model(model, what).count_params, what=f"{what}.count_params()")
+    got = call_checked(_model(model, what).count_params, what=f"{what}.count_params()")
     if got != expected:
         raise GradingError(f"{what} has {got:,} parameters, expected {expected:,} "
                            f"({got - expected:+,}). {hint}".strip())
@@ -67,7 +67,7 @@ def check_accuracy(model, x, y, bar: float, what: str = "test accuracy",
     """Top-1 accuracy of ``model`` on raw images ``x`` is at least ``bar``."""
     from course.evaluation import evaluate_accuracy
 
-    accuracy = _call(evaluate_accuracy, (_model(model, "model"), x, y),
+    accuracy = call_checked(evaluate_accuracy, (_model(model, "model"), x, y),
                      what="evaluating your model")
     mode = " (fast mode)" if config.is_fast() else ""
     if accuracy < bar:
@@ -89,7 +89,7 @@ def _numpy(x):
 def check_inference_identity(layer, images) -> None:
     """``layer(images)`` and ``layer(images, training=False)`` return the images unchanged."""
     for kwargs in ({}, {"training": False}):
-        out = _numpy(_call(layer, (images,), kwargs, what=f"{layer.name}(images, {kwargs})"))
+        out = _numpy(call_checked(layer, (images,), kwargs, what=f"{layer.name}(images, {kwargs})"))
         if out.shape != images.shape or not np.array_equal(out, images):
             raise GradingError(
                 f"{layer.name}(images{', training=False' if kwargs else ''}) changed the images "
@@ -100,9 +100,9 @@ def check_inference_identity(layer, images) -> None:
 
 def check_seeded(make_layer, images) -> None:
     """Same seed, same augmentation; another seed or the next call, another one."""
-    a, b, c = (_call(make_layer, (), {"seed": seed}, what=f"making the layer with seed={seed}")
+    a, b, c = (call_checked(make_layer, (), {"seed": seed}, what=f"making the layer with seed={seed}")
                for seed in (1, 1, 2))
-    out_a = _numpy(_call(a, (images,), {"training": True}, what="layer(images, training=True)"))
+    out_a = _numpy(call_checked(a, (images,), {"training": True}, what="layer(images, training=True)"))
     out_b = _numpy(b(images, training=True))
     if not np.array_equal(out_a, out_b):
         raise GradingError("Two layers made with the same seed augment the same batch "
@@ -166,8 +166,6 @@ def check_whitening(out, images) -> None:
     """Per-image standardization: equal to ``tf.image.per_image_standardization``."""
     import tensorflow as tf
 
-    from course.grading.exercise_checks import check_array  # (it imports this module last)
-
     expected = tf.image.per_image_standardization(np.asarray(images, np.float32)).numpy()
     check_array("the whitened images", out, expected, atol=1e-4, rtol=1e-4,
                 hint="Subtract each image's mean over all its pixels and channels, divide by "
@@ -176,13 +174,13 @@ def check_whitening(out, images) -> None:
 
 def check_config(layer, **expected) -> None:
     """``get_config`` holds the constructor arguments and ``from_config`` rebuilds the layer."""
-    config_ = _call(layer.get_config, what=f"{type(layer).__name__}.get_config()")
+    config_ = call_checked(layer.get_config, what=f"{type(layer).__name__}.get_config()")
     for key, value in expected.items():
         if config_.get(key) != value:
             raise GradingError(f"get_config() has {key}={config_.get(key)!r}, expected {value!r}. "
                                "Return {**super().get_config(), ...} with every __init__ "
                                "argument.")
-    again = _call(type(layer).from_config, (config_,), what="from_config(get_config())")
+    again = call_checked(type(layer).from_config, (config_,), what="from_config(get_config())")
     if again.get_config() != config_:
         raise GradingError("from_config(layer.get_config()) builds a layer with another config.")
     print(f"PASS: {type(layer).__name__}.get_config() round-trips.")
@@ -229,7 +227,7 @@ def check_margin(model, baseline, x, y, margin: float, floor: float = 0.0,
     printed with a banner saying that it is not graded. Returns both accuracies."""
     from course.evaluation import evaluate_accuracy
 
-    accuracy = _call(evaluate_accuracy, (_model(model, "the fine-tuned model"), x, y),
+    accuracy = call_checked(evaluate_accuracy, (_model(model, "the fine-tuned model"), x, y),
                      what="evaluating your fine-tuned model")
     base = evaluate_accuracy(baseline, x, y)
     gain = accuracy - base
