@@ -14,7 +14,8 @@ throughput part times training steps of the same network in Keras and in an equi
 model (same layers, batch size, optimizer), in float32 and bfloat16, on random data in the same
 process, so all numbers come from one machine; each figure is the median step (Keras: through
 the course's input pipeline with the recipe's augmentation and Lookahead, as in training; and,
-in the recipe's precision, once more without either: the bare step PyTorch's figure is).
+in the recipe's precision, once more without either: the bare step PyTorch's figure is; and
+once more with Keras' own BatchNormalization in place of the network's fused one).
 """
 from __future__ import annotations
 
@@ -65,9 +66,10 @@ def _eval_time() -> float:
 
 
 def keras_throughput(recipe_name: str, steps: int, num_classes: int, precision: str,
-                     bare: bool = False) -> float:
+                     bare: bool = False, keras_batch_norm: bool = False) -> float:
     """Median training step of the recipe's network (augmentation and Lookahead included unless
-    ``bare``), in images/s."""
+    ``bare``), in images/s; with ``keras_batch_norm``, Keras' own BatchNormalization in place of
+    the network's ``FusedBatchNormalization`` (what that layer buys, side by side)."""
     import keras
 
     import machine
@@ -78,6 +80,8 @@ def keras_throughput(recipe_name: str, steps: int, num_classes: int, precision: 
     recipe = recipes.get(recipe_name).replace(mixed_precision=precision)
     batch_size = recipe.batch_size
     model = recipe.create() if num_classes == 100 else recipe.replace(data="cifar10").create()
+    if keras_batch_norm:
+        model = with_keras_batch_norm(model)
     training.compile_for(model, recipe, steps)
     x = np.random.default_rng(0).uniform(0, 255, (batch_size * 4, 32, 32, 3)).astype("uint8")
     y = np.arange(len(x)) % num_classes
@@ -89,6 +93,23 @@ def keras_throughput(recipe_name: str, steps: int, num_classes: int, precision: 
     timer = machine.step_timer()
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks + [timer])
     return machine.images_per_s(timer.times, batch_size)
+
+
+def with_keras_batch_norm(model):
+    """A copy of ``model`` (same weights) with each FusedBatchNormalization replaced by
+    ``keras.layers.BatchNormalization`` of the same configuration."""
+    import keras
+
+    from course.layers import FusedBatchNormalization
+
+    def clone(layer):
+        kind = (keras.layers.BatchNormalization if isinstance(layer, FusedBatchNormalization)
+                else type(layer))
+        return kind.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def torch_throughput(recipe_name: str, steps: int, num_classes: int,
@@ -239,6 +260,9 @@ def main(argv=None) -> int:
                 if precision.policy_name(setting) == precision.policy_name(recipe.mixed_precision):
                     runs.setdefault(f"keras_{name}_bare", []).append(
                         keras_throughput(args.recipe, args.steps, classes, setting, bare=True))
+                    runs.setdefault(f"keras_{name}_keras_bn", []).append(
+                        keras_throughput(args.recipe, args.steps, classes, setting,
+                                         keras_batch_norm=True))
         speeds = {key: (round(float(np.median(values)), 1) if None not in values else None)
                   for key, values in runs.items()}
         report["images_per_s_runs"] = {key: [v and round(v, 1) for v in values]
@@ -274,6 +298,10 @@ def main(argv=None) -> int:
                 bare, t = speeds[f"keras_{name}_bare"], speeds[f"torch_{name}"]
                 print(f"\nKeras {name} without augmentation and Lookahead: {bare} images/s"
                       + (f" ({bare / t:.2f} x PyTorch)" if t else ""))
+            if f"keras_{name}_keras_bn" in speeds:
+                plain, t = speeds[f"keras_{name}_keras_bn"], speeds[f"torch_{name}"]
+                print(f"Keras {name} with Keras' own BatchNormalization instead of the fused "
+                      f"one: {plain} images/s" + (f" ({plain / t:.2f} x PyTorch)" if t else ""))
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     stem = f"{args.recipe}_{args.data}" + ("_throughput" if args.throughput_only else "")

@@ -48,7 +48,9 @@ CONFIGS = {
     "w192_relu_b512_e4": config(4, 512, W192, "relu"),
     "w128_relu_b512_e5": config(5, 512, W128, "relu"),
     "w128_relu_b256_e5": config(5, 256, W128, "relu"),
-    "w128_relu_b256_e6": config(6, 256, W128, "relu"),  # = cifar100_reference
+    "w128_relu_b256_e6": config(6, 256, W128, "relu"),  # cifar100_reference until 2026-12-02
+    # airbench's progressive freezing: the whitening bias trains for the first 2 epochs only
+    "w128_relu_b256_e6_freeze2": config(6, 256, W128, "relu", freeze_after={"whiten": 2}),
     "w128_relu_b128_e5": config(5, 128, W128, "relu"),
     "w128_relu_b256_e5_ls01": config(5, 256, W128, "relu", label_smoothing=0.1),
     "w128_relu_b256_e5_lr05": config(5, 256, W128, "relu", learning_rate=0.5),

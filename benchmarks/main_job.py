@@ -71,8 +71,8 @@ def main(argv=None) -> int:
             runs[name].append(m)
             print(f"  {name} (seed {repeat}): {m['test_accuracy']:.2%} in {m['wall_time_s']} s, "
                   f"{m['dtype_policy']}, load {machine.load_average():.2f}", flush=True)
-    print(f"\n| variant | epochs | batch | precision | test accuracy (median) | training s "
-          f"(median) | TFLOP/s achieved |\n| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| variant | epochs | batch | precision | test accuracy (median) | training s "
+          "(median) | TFLOP/s achieved |\n| --- | --- | --- | --- | --- | --- | --- |")
     for name, ms in runs.items():
         recipe = base.replace(**VARIANTS[name])
         seconds = statistics.median(m["wall_time_s"] for m in ms)

@@ -1,4 +1,4 @@
-"""Keras callbacks the course's training uses: progress, Lookahead, learned-stride logging."""
+"""Keras callbacks the course's training uses: progress, Lookahead, freezing, learned strides."""
 from __future__ import annotations
 
 import time
@@ -91,22 +91,81 @@ class Lookahead(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.average is None:
-            self.average = [keras.ops.convert_to_numpy(v) for v in self._variables()]
+            # the averages live beside the weights (no copies to and from NumPy), and the
+            # step is read once and then counted here: reading the optimizer's counter after
+            # every batch would wait for each step to finish before the next could start
+            self.average = [keras.Variable(v, trainable=False, name="lookahead_average")
+                            for v in self._variables()]
+            self.step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            self._blend = _compiled(self._blend_weights)
 
-    def _update(self, decay: float):
+    def _blend_weights(self, decay):
         for average, variable in zip(self.average, self._variables()):
-            average *= decay
-            average += (1 - decay) * keras.ops.convert_to_numpy(variable)
+            average.assign(decay * average + (1 - decay) * variable)
             variable.assign(average)
 
+    def _update(self, decay: float):
+        self._blend(keras.ops.convert_to_tensor(decay, "float32"))
+
     def on_train_batch_end(self, batch, logs=None):
-        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        if step % self.every == 0:
-            self._update(0.95 ** self.every * min(1.0, step / self.total_steps) ** 3)
+        self.step += 1
+        if self.step % self.every == 0:
+            self._update(0.95 ** self.every * min(1.0, self.step / self.total_steps) ** 3)
 
     def on_train_end(self, logs=None):
         if self.average is not None:
             self._update(1.0)
+
+
+def _compiled(function):
+    """``function`` as one TensorFlow graph on that backend (one call, not one op per
+    weight); as is elsewhere."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function)
+    return function
+
+
+class FreezeAfter(keras.callbacks.Callback):
+    """Stop training some layers after a number of epochs: ``FreezeAfter({"whiten": 2})``.
+
+    airbench's "progressive freezing" (Jordan 2024): the whitening layer's bias trains for the
+    first epochs only; afterwards its gradient, and the backward pass through the first
+    convolution that only it needed, are no longer computed. At the epoch's start the layers
+    become non-trainable and the training step is rebuilt (one new trace); at the end of
+    training they are trainable again, so the saved model looks like the one that was built.
+    """
+
+    def __init__(self, epochs_by_layer: dict):
+        super().__init__()
+        self.epochs_by_layer = {str(name): int(epochs) for name, epochs in
+                                dict(epochs_by_layer).items()}
+        self.frozen: list = []
+
+    def on_train_begin(self, logs=None):
+        from course.layers.walk import walk
+
+        by_name = {layer.name: layer for layer in walk(self.model)}
+        missing = sorted(set(self.epochs_by_layer) - set(by_name))
+        if missing:
+            raise ValueError(f"freeze_after names no layer of {self.model.name!r}: "
+                             f"{', '.join(missing)} (its layers: {', '.join(by_name)}).")
+        self.layers = {name: by_name[name] for name in self.epochs_by_layer}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        due = [layer for name, layer in self.layers.items()
+               if epoch >= self.epochs_by_layer[name] and layer not in self.frozen]
+        for layer in due:  # ">=": a run resumed after the freezing epoch freezes at once
+            layer.trainable = False
+            self.frozen.append(layer)
+        if due:
+            self.model.make_train_function(force=True)
+
+    def on_train_end(self, logs=None):
+        for layer in self.frozen:
+            layer.trainable = True
+        self.frozen = []
 
 
 class StrideHistory(keras.callbacks.Callback):

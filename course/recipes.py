@@ -34,6 +34,7 @@ class Recipe:
     bn_shift_lr_multiplier: float = 1.0  # learning-rate factor for batch-norm shifts (airbench)
     layer_lr_multipliers: tuple = ()  # ((first layer name or None, factor), ...): fine-tuning
     lookahead: bool = False  # Lookahead weight averaging (course.callbacks.Lookahead)
+    freeze_after: dict = field(default_factory=dict)  # {layer name: epochs it trains}
     label_smoothing: float = 0.0
     augment: tuple = ()  # course.augment names, e.g. ("flip", "pad_crop:4")
     validation_split: float = 0.0  # hold out this fraction of the training set

@@ -25,7 +25,7 @@ import numpy as np
 
 from course import augment, config, distribute, evaluation, recipes
 from course import data as datasets
-from course.callbacks import Lookahead, Progress
+from course.callbacks import FreezeAfter, Lookahead, Progress
 from course.layers.adapt import adapt_layers, require_adapted
 from course.layers.walk import layers_of_type
 from course.losses import SmoothedSparseCrossentropy
@@ -183,6 +183,8 @@ def _fit_recipe(model, recipe, x_train, y_train, epochs, validation, out, seed, 
     trained = model if in_pipeline else _with_augmentation(model, recipe.augment, seed)
     compile_for(trained, recipe, steps * epochs)
     callbacks = list(callbacks) + ([Lookahead(steps * epochs)] if recipe.lookahead else [])
+    if recipe.freeze_after:
+        callbacks.append(FreezeAfter(recipe.freeze_after))
     history = fit(trained, train_ds, epochs, validation_data=val_ds, out=out,
                   callbacks=callbacks, verbose=verbose)
     if recipe.precise_bn:

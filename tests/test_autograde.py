@@ -144,7 +144,6 @@ def test_dry_run_scores_do_not_count(tmp_path, monkeypatch):
 
 
 def test_unknown_exercises_and_stray_notebooks_get_a_row(tmp_path):
-    root = toy_root(tmp_path)
     submitted = tmp_path / "submitted"
     (submitted / "ann").mkdir(parents=True)
     (submitted / "ann" / "42_unknown.ipynb").write_text("{}")

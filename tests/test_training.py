@@ -194,3 +194,38 @@ def test_progress_prints_one_line_per_epoch_without_a_live_display(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3
     assert lines[2].startswith("epoch 3/3: loss 0.5000, accuracy 75.00%, val_accuracy 70.00%")
+
+
+def test_freeze_after_stops_a_layer_training_from_that_epoch_and_restores_it():
+    from course.callbacks import FreezeAfter
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, name="first")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="last")(hidden))
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    after_epoch = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            after_epoch.append([keras.ops.convert_to_numpy(v).copy()
+                                for v in (model.get_layer("first").kernel,
+                                          model.get_layer("last").kernel)])
+
+    model.fit(x, x.sum(1, keepdims=True), epochs=4, batch_size=8, verbose=0,
+              callbacks=[FreezeAfter({"first": 2}), Record()])
+    moved = [[not np.array_equal(a, b) for a, b in zip(after_epoch[i], after_epoch[i + 1])]
+             for i in range(3)]
+    assert moved == [[True, True], [False, True], [False, True]]  # epochs 2 and 3: first frozen
+    assert model.get_layer("first").trainable  # as built, for saving
+
+
+def test_freeze_after_names_the_missing_layer():
+    from course.callbacks import FreezeAfter
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(1, name="last")(inputs))
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    with pytest.raises(ValueError, match="freeze_after names no layer.*whiten.*last"):
+        model.fit(np.zeros((4, 4)), np.zeros((4, 1)), epochs=1, verbose=0,
+                  callbacks=[FreezeAfter({"whiten": 1})])

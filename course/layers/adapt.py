@@ -46,12 +46,17 @@ def adapt_layers(model, images, batch_size: int = 500) -> list[str]:
     images = np.asarray(images, dtype="float32")
     for layer in unadapted_layers(model):
         try:
-            prefix = keras.Model(model.inputs, layer.input)
+            prefix = keras.Model(model.input, layer.input)
         except ValueError as err:
             raise ValueError(
                 f"Layer {layer.name!r} sits inside a nested model, so adapt_layers cannot feed "
                 f"it: call {layer.name}.adapt(...) on its own inputs before nesting.") from err
-        layer.adapt(prefix.predict(images, batch_size=batch_size, verbose=0))
+        # direct calls, not predict: predict traces a new function for every prefix model
+        # (TensorFlow's retracing warning when several models are adapted in one process)
+        seen = [keras.ops.convert_to_numpy(prefix(images[start:start + batch_size],
+                                                  training=False))
+                for start in range(0, len(images), batch_size)]
+        layer.adapt(np.concatenate(seen))
         adapted.append(layer.name)
     return adapted
 

@@ -1,0 +1,85 @@
+"""FusedBatchNormalization against keras.layers.BatchNormalization: same numbers, one kernel."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from course.gradients import layer_gradients
+from course.layers import FusedBatchNormalization
+
+TENSORFLOW = keras.backend.backend() == "tensorflow"
+
+
+def _pair(shape, policy="float32", **kwargs):
+    fused, keras_bn = (FusedBatchNormalization(dtype=policy, **kwargs),
+                       keras.layers.BatchNormalization(dtype=policy, **kwargs))
+    rng = np.random.default_rng(1)
+    channels = shape[kwargs.get("axis", -1)]
+    for layer in (fused, keras_bn):
+        layer.build(shape)
+        if layer.gamma is not None:
+            layer.gamma.assign(np.linspace(0.5, 2, channels).astype("float32"))
+        if layer.beta is not None:
+            layer.beta.assign(rng.normal(size=channels).astype("float32"))
+        rng = np.random.default_rng(1)
+    return fused, keras_bn
+
+
+CASES = [
+    ((4, 6, 6, 5), {}, True),
+    ((8, 5, 5, 6), {"momentum": 0.6, "epsilon": 1e-12, "scale": False}, True),  # airbench's
+    ((4, 6, 6, 5), {"center": False, "scale": False}, True),
+    ((16, 8), {}, False),                # not 4-D: Keras' own call
+    ((4, 5, 6, 6), {"axis": 1}, False),  # channels first: Keras' own call
+]
+
+
+@pytest.mark.parametrize("shape, kwargs, fusable", CASES)
+def test_matches_keras_in_training_inference_moving_stats_and_gradients(shape, kwargs, fusable):
+    fused, keras_bn = _pair(shape, **kwargs)
+    rng = np.random.default_rng(0)
+    assert fused.fuses(np.zeros(shape, "float32")) == (fusable and TENSORFLOW)
+    for _ in range(5):  # several training steps update the moving statistics
+        x = rng.normal(3, 2, shape).astype("float32")
+        np.testing.assert_allclose(fused(x, training=True), keras_bn(x, training=True),
+                                   atol=1e-5)
+    np.testing.assert_allclose(fused.moving_mean, keras_bn.moving_mean, atol=1e-6)
+    # the fused op's variance is the unbiased one; the layer turns it into Keras' biased one
+    np.testing.assert_allclose(fused.moving_variance, keras_bn.moving_variance, rtol=1e-5)
+    np.testing.assert_allclose(fused(x, training=False), keras_bn(x, training=False), atol=1e-5)
+    upstream = rng.normal(size=shape).astype("float32")
+    fused_grads, keras_grads = (layer_gradients(layer, x, upstream) for layer in (fused, keras_bn))
+    assert len(fused_grads) == len(keras_grads) == 1 + len(fused.trainable_variables)
+    for a, b in zip(fused_grads, keras_grads):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_mixed_bfloat16_keeps_bfloat16_data_and_matches_keras_to_its_precision():
+    shape = (8, 6, 6, 16)
+    fused, keras_bn = _pair(shape, policy="mixed_bfloat16", momentum=0.6, scale=False)
+    x = np.random.default_rng(0).normal(3, 2, shape).astype("float32")
+    y_fused, y_keras = fused(x, training=True), keras_bn(x, training=True)
+    assert keras.backend.standardize_dtype(y_fused.dtype) == "bfloat16"
+    assert keras.backend.standardize_dtype(fused.moving_mean.dtype) == "float32"
+    y_fused, y_keras = (keras.ops.convert_to_numpy(keras.ops.cast(y, "float32"))
+                        for y in (y_fused, y_keras))
+    np.testing.assert_allclose(y_fused, y_keras, atol=0.02)  # bfloat16 keeps 8 bits
+    np.testing.assert_allclose(fused.moving_mean, keras_bn.moving_mean, rtol=1e-2)
+    np.testing.assert_allclose(fused.moving_variance, keras_bn.moving_variance, rtol=1e-2)
+
+
+def test_is_a_keras_batch_norm_that_saves_and_loads(tmp_path):
+    from course.layers import layers_of_type
+
+    inputs = keras.Input((4, 4, 3))
+    bn = FusedBatchNormalization(momentum=0.6, epsilon=1e-12, scale=False, name="bn")
+    model = keras.Model(inputs, bn(inputs))
+    x = np.random.default_rng(0).normal(size=(8, 4, 4, 3)).astype("float32")
+    model(x, training=True)
+    assert layers_of_type(model, keras.layers.BatchNormalization) == [bn]  # precise BN finds it
+    model.save(tmp_path / "bn.keras")
+    again = keras.saving.load_model(tmp_path / "bn.keras")
+    assert type(again.get_layer("bn")) is FusedBatchNormalization
+    assert again.get_layer("bn").epsilon == 1e-12
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
