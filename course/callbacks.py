@@ -135,6 +135,7 @@ class FreezeAfter(keras.callbacks.Callback):
     convolution that only it needed, are no longer computed. At the epoch's start the layers
     become non-trainable and the training step is rebuilt (one new trace); at the end of
     training they are trainable again, so the saved model looks like the one that was built.
+    TensorFlow backend only (a clear error elsewhere).
     """
 
     def __init__(self, epochs_by_layer: dict):
@@ -146,6 +147,11 @@ class FreezeAfter(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         from course.layers.walk import walk
 
+        if keras.backend.backend() != "tensorflow":
+            # measured: Keras' JAX trainer keeps the variable lists it started fit with
+            raise ValueError("freeze_after needs the TensorFlow backend (on "
+                             f"{keras.backend.backend()}, Keras' trainer fixes the trainable "
+                             "variables when fit starts): drop freeze_after from the recipe.")
         by_name = {layer.name: layer for layer in walk(self.model)}
         missing = sorted(set(self.epochs_by_layer) - set(by_name))
         if missing:
