@@ -1,15 +1,16 @@
-"""BatchNorm and InvertedDropout from scratch against keras.layers.BatchNormalization / Dropout."""
+"""BatchNorm and InvertedDropout from scratch, and FusedBatchNormalization, against
+keras.layers.BatchNormalization / Dropout."""
 from __future__ import annotations
 
 import keras
 import numpy as np
 import pytest
 from course.gradients import layer_gradients
-from course.layers import BatchNorm, InvertedDropout
+from course.layers import BatchNorm, FusedBatchNormalization, InvertedDropout
 
 
-def _pair(shape, **kwargs):
-    ours, ref = BatchNorm(**kwargs), keras.layers.BatchNormalization(**kwargs)
+def _pair(shape, kind=BatchNorm, **kwargs):
+    ours, ref = kind(**kwargs), keras.layers.BatchNormalization(**kwargs)
     ours.build(shape)
     ref.build(shape)
     rng = np.random.default_rng(1)
@@ -29,14 +30,17 @@ def _pair(shape, **kwargs):
     ((4, 6, 6, 5), {"momentum": 0.9, "epsilon": 1e-5}),
     ((4, 5, 6, 6), {"axis": 1}),
     ((4, 6, 6, 5), {"center": False, "scale": False}),
+    ((8, 5, 5, 6), {"momentum": 0.6, "epsilon": 1e-12, "scale": False}),  # airbench's
 ])
-def test_matches_keras_in_training_inference_moving_stats_and_gradients(shape, kwargs):
-    ours, ref = _pair(shape, **kwargs)
+@pytest.mark.parametrize("kind", [BatchNorm, FusedBatchNormalization])
+def test_matches_keras_in_training_inference_moving_stats_and_gradients(shape, kwargs, kind):
+    ours, ref = _pair(shape, kind, **kwargs)
     rng = np.random.default_rng(0)
     for _ in range(5):  # several training steps update the moving statistics
         x = rng.normal(3, 2, shape).astype("float32")
         np.testing.assert_allclose(ours(x, training=True), ref(x, training=True), atol=1e-5)
     np.testing.assert_allclose(ours.moving_mean, ref.moving_mean, atol=1e-6)
+    # (the fused op's variance is the unbiased one: FusedBatchNormalization turns it back)
     np.testing.assert_allclose(ours.moving_variance, ref.moving_variance, atol=1e-5)
     np.testing.assert_allclose(ours(x, training=False), ref(x, training=False), atol=1e-5)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from course.gradients import layer_gradients
 from course.layers import FusedBatchNormalization
 
 TENSORFLOW = keras.backend.backend() == "tensorflow"
@@ -25,33 +24,17 @@ def _pair(shape, policy="float32", **kwargs):
     return fused, keras_bn
 
 
-CASES = [
+# (values, gradients and moving statistics against Keras' layer: tests/test_batchnorm_dropout.py)
+@pytest.mark.parametrize("shape, kwargs, fusable", [
     ((4, 6, 6, 5), {}, True),
-    ((8, 5, 5, 6), {"momentum": 0.6, "epsilon": 1e-12, "scale": False}, True),  # airbench's
     ((4, 6, 6, 5), {"center": False, "scale": False}, True),
     ((16, 8), {}, False),                # not 4-D: Keras' own call
     ((4, 5, 6, 6), {"axis": 1}, False),  # channels first: Keras' own call
-]
-
-
-@pytest.mark.parametrize("shape, kwargs, fusable", CASES)
-def test_matches_keras_in_training_inference_moving_stats_and_gradients(shape, kwargs, fusable):
-    fused, keras_bn = _pair(shape, **kwargs)
-    rng = np.random.default_rng(0)
+])
+def test_fuses_only_where_tensorflow_has_the_op(shape, kwargs, fusable):
+    fused, _ = _pair(shape, **kwargs)
     assert fused.fuses(np.zeros(shape, "float32")) == (fusable and TENSORFLOW)
-    for _ in range(5):  # several training steps update the moving statistics
-        x = rng.normal(3, 2, shape).astype("float32")
-        np.testing.assert_allclose(fused(x, training=True), keras_bn(x, training=True),
-                                   atol=1e-5)
-    np.testing.assert_allclose(fused.moving_mean, keras_bn.moving_mean, atol=1e-6)
-    # the fused op's variance is the unbiased one; the layer turns it into Keras' biased one
-    np.testing.assert_allclose(fused.moving_variance, keras_bn.moving_variance, rtol=1e-5)
-    np.testing.assert_allclose(fused(x, training=False), keras_bn(x, training=False), atol=1e-5)
-    upstream = rng.normal(size=shape).astype("float32")
-    fused_grads, keras_grads = (layer_gradients(layer, x, upstream) for layer in (fused, keras_bn))
-    assert len(fused_grads) == len(keras_grads) == 1 + len(fused.trainable_variables)
-    for a, b in zip(fused_grads, keras_grads):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert not fused.fuses(np.zeros(shape, "float32"), mask=np.ones(shape[:-1], bool))
 
 
 def test_mixed_bfloat16_keeps_bfloat16_data_and_matches_keras_to_its_precision():
