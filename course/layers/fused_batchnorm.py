@@ -14,8 +14,9 @@ used it; ``FusedBatchNormalization`` brings it back for the common case and is
 
 Same arguments, weights, moving-average update and saved form as Keras' layer (it *is* one, so
 ``layers_of_type(model, keras.layers.BatchNormalization)`` finds it); the tests check outputs,
-gradients and moving statistics against it. Measured on the CIFAR-100 reference network
-(``benchmarks/results/cifar100_reference.md``): a faster bfloat16 training step.
+gradients and moving statistics against it. Measured on the CIFAR-100 reference network, side
+by side on a 2-core Zen 5 (``benchmarks/results/cifar100_reference.md``): 983 against 845
+training images/s in bfloat16 (+16%).
 """
 from __future__ import annotations
 
