@@ -97,7 +97,7 @@ class Lookahead(keras.callbacks.Callback):
             self.average = [keras.Variable(v, trainable=False, name="lookahead_average")
                             for v in self._variables()]
             self.step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-            self._blend = _compiled(self._blend_weights)
+            self._blend = compiled(self._blend_weights)
 
     def _blend_weights(self, decay):
         for average, variable in zip(self.average, self._variables()):
@@ -117,13 +117,13 @@ class Lookahead(keras.callbacks.Callback):
             self._update(1.0)
 
 
-def _compiled(function):
-    """``function`` as one TensorFlow graph on that backend (one call, not one op per
-    weight); as is elsewhere."""
+def compiled(function, **options):
+    """``function`` as one TensorFlow graph on that backend (``tf.function(function,
+    **options)``: one call, not one op at a time); as is elsewhere."""
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(function)
+        return tf.function(function, **options)
     return function
 
 

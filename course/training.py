@@ -25,7 +25,7 @@ import numpy as np
 
 from course import augment, config, distribute, evaluation, recipes
 from course import data as datasets
-from course.callbacks import FreezeAfter, Lookahead, Progress
+from course.callbacks import FreezeAfter, Lookahead, Progress, compiled
 from course.layers.adapt import adapt_layers, require_adapted
 from course.layers.walk import layers_of_type
 from course.losses import SmoothedSparseCrossentropy
@@ -114,14 +114,7 @@ def precise_batch_norm(model, dataset, batches: int = 50) -> int:
 
 def _training_forward(model):
     """``images -> model(images, training=True)``, compiled once where the backend allows."""
-    def forward(images):
-        return model(images, training=True)
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(forward, reduce_retracing=True)
-    return forward
+    return compiled(lambda images: model(images, training=True), reduce_retracing=True)
 
 
 def read_history_csv(path) -> dict:
