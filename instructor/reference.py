@@ -13,7 +13,7 @@
   multiply-adds per image. Raw 0-255 images in; it normalises them itself. Two recipes train
   it: ``cifar100_reference``, the answer key, builds it narrower (64/128/256) with ReLU, 1,185,209
   parameters and 65 million multiply-adds per image, for 6 epochs; ``cifar100_long`` trains the
-  full network for 16 epochs (the measured runs: ``benchmarks/results/cifar100_reference.md``).
+  full widths with ReLU for 22 epochs (the measured runs: ``benchmarks/results/cifar100_reference.md``).
 - ``mnist_deep_cnn``: the MNIST term project (test error < 1%): six 3x3 conv + batch norm layers
   in three stages (32, 64, 128), augmentation in the model, global average pooling, dropout.
 
@@ -126,9 +126,10 @@ models.register("mnist_deep_cnn", mnist_deep_cnn)
 # momentum has built up; Keras' decoupled decay (multiplied by the current rate) does that with
 # 0.009. The schedule rises from 0.2x to 1x over 23% of the steps and falls to 0.07x.
 # ``cifar100_long`` is that recipe in batches of 512 (the rate scaled linearly: batch 512 beat
-# 1024 in every short run of the tuning) for 16 epochs, the most that fit 30 minutes of training
-# on a 2-core Zen 5 CPU with a margin (72.98% and 73.52% test accuracy in two runs; 12 epochs:
-# 72.56%); the assignment's key,
+# 1024 in every short run of the tuning) with ReLU for GELU (on the validation split: 18 ReLU
+# epochs 72.44% in 1,070 s against 16 GELU epochs 72.22% in 1,331 s) for 22 epochs, the most that
+# fit 30 minutes of training on a 2-core Zen 5 CPU with a margin for the host's drift (the
+# GELU setting it replaced, 16 epochs: 72.98% and 73.52% test accuracy); the assignment's key,
 # ``cifar100_reference``, is the short setting tuned on a validation
 # split of CIFAR-100 itself (benchmarks/cifar100_tuning.py; benchmarks/results/
 # cifar100_reference.md): a narrower middle group (128 channels: 0.6x the multiply-adds), ReLU
@@ -140,8 +141,9 @@ AIRBENCH = dict(optimizer="sgd", momentum=0.85, weight_decay=0.009, schedule="on
                 augment=("flip", "pad_crop:2"), tta="flip_shift", precise_bn=False,
                 mixed_precision="auto")
 CIFAR100_LONG = recipes.register("cifar100_long", recipes.Recipe(
-    "cifar100_reference", "cifar100", epochs=16, batch_size=512, learning_rate=0.75, **AIRBENCH,
-    summary="airbench94's full network for 16 epochs of batch 512 on CIFAR-100 (about 73%)"))
+    "cifar100_reference", "cifar100", epochs=22, batch_size=512, learning_rate=0.75,
+    model_args={"activation": "relu"}, **AIRBENCH,
+    summary="airbench94's full network, ReLU, 22 epochs of batch 512 on CIFAR-100"))
 CIFAR100_REFERENCE = recipes.register("cifar100_reference", recipes.Recipe(
     "cifar100_reference", "cifar100", epochs=6, batch_size=256, learning_rate=0.375,
     model_args={"widths": (64, 128, 256), "activation": "relu"}, **AIRBENCH,
