@@ -3,7 +3,7 @@
     python benchmarks/cifar100_tuning.py --configs base_e4,b512_e4 --out runs/tuning
 
 Each config changes airbench94's full recipe as published (``cifar100_long`` of
-``instructor/reference.py`` in batches of 1024; the assignment's ``cifar100_reference`` is
+``instructor/reference.py`` with its ``model_args`` reset, so GELU, in batches of 1024; the assignment's ``cifar100_reference`` is
 ``w128_relu_b256_e6``, ``cifar100_long`` is ``relu_b512_e22``, until 2026-12-03 ``b512_e16``);
 every run trains on 45,000 training images and reports the accuracy, with the recipe's test-time
 augmentation, on the 5,000 held-out ones, plus the training seconds and the machine's load.

@@ -1,6 +1,6 @@
 """Data-parallel training (course.distribute): equal weights on 2 replicas, a saved model that
-grades on one device, clear errors. Each case runs in a fresh process, because logical CPU
-devices must be configured before TensorFlow starts."""
+grades on one device, clear errors. Each training case runs in a fresh process, because logical
+CPU devices must be configured before TensorFlow starts; grading runs in this one (one device)."""
 from __future__ import annotations
 
 import json
