@@ -1,7 +1,6 @@
 """The registry and the MNIST networks."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from course import models

@@ -1,11 +1,11 @@
-"""The real nbgrader round trip on two exercises: ``nbgrader generate_assignment`` on the course
-directory that ``python -m course release --course-dir`` lays out, then ``nbgrader autograde``
-(a dry run in fast mode) of a solved and an unsolved copy: full marks and zero, and the check
-cells a student edited or deleted are restored."""
+"""The real nbgrader round trip: ``nbgrader generate_assignment`` of every exercise in the course
+directory that ``python -m course release --course-dir`` lays out (each release equals the
+course's own exercise), then ``nbgrader autograde`` (a dry run in fast mode) of a solved and an
+unsolved copy of one exercise: full marks and zero, and the check cells a student edited or
+deleted are restored."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +19,10 @@ from course.release import build_course_dir
 pytest.importorskip("nbgrader")
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Two exercises that need no training, so the round trip takes seconds (the MNIST and
-#: CIFAR-100 checks, which train, are graded in tests/test_exercises.py and
-#: tests/test_exercise_checks.py).
-ASSIGNMENTS = ("03_convolution_arithmetic", "05_batch_norm_backward")
+#: Autograded here: an exercise that needs no training, so each of its two runs takes seconds
+#: (every exercise's checks are graded in tests/test_exercises.py and
+#: tests/test_exercise_checks.py, and every solution runs under nbval).
+GRADED = "05_batch_norm_backward"
 
 
 def nbgrader(course: Path, *args, dry_run=True):
@@ -38,35 +38,34 @@ def nbgrader(course: Path, *args, dry_run=True):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """A course directory with the two assignments released and autograded for two students:
-    ``solved`` (the solutions as submitted) and ``unsolved`` (the release, with its first check
-    cell edited to ``pass`` and its last one deleted)."""
+    """A course directory with every assignment released and ``GRADED`` autograded for two
+    students: ``solved`` (the solution as submitted) and ``unsolved`` (the release, with its
+    first check cell edited to ``pass`` and its last one deleted)."""
     course = tmp_path_factory.mktemp("course")
     build_course_dir(ROOT, course)
-    for source in (course / "source").iterdir():
-        if source.name not in ASSIGNMENTS:
-            shutil.rmtree(source)
     nbgrader(course, "generate_assignment", "*")
-    for name in ASSIGNMENTS:
-        for student, folder in (("solved", "source"), ("unsolved", "release")):
-            nb = nbformat.read(course / folder / name / f"{name}.ipynb", as_version=4)
-            if student == "unsolved":
-                graded = [c for c in nb.cells if c.metadata["nbgrader"]["grade"]]
-                graded[0].source = "pass  # the student's version of the check"
-                nb.cells.remove(graded[-1])
-            target = course / "submitted" / student / name / f"{name}.ipynb"
-            target.parent.mkdir(parents=True)
-            nbformat.write(nb, target)
-    nbgrader(course, "autograde", "*")
+    for student, folder in (("solved", "source"), ("unsolved", "release")):
+        nb = nbformat.read(course / folder / GRADED / f"{GRADED}.ipynb", as_version=4)
+        if student == "unsolved":
+            graded = [c for c in nb.cells if c.metadata["nbgrader"]["grade"]]
+            graded[0].source = "pass  # the student's version of the check"
+            nb.cells.remove(graded[-1])
+        target = course / "submitted" / student / GRADED / f"{GRADED}.ipynb"
+        target.parent.mkdir(parents=True)
+        nbformat.write(nb, target)
+    nbgrader(course, "autograde", GRADED)
     return course
 
 
 def test_release_equals_exercises(course):
-    for name in ASSIGNMENTS:
-        released = nbformat.read(course / "release" / name / f"{name}.ipynb", as_version=4)
+    names = sorted(p.stem for p in (ROOT / "exercises").glob("*.ipynb"))
+    released = sorted(p.name for p in (course / "release").iterdir())
+    assert released == names, "every exercise is released"
+    for name in names:
+        release = nbformat.read(course / "release" / name / f"{name}.ipynb", as_version=4)
         ours = nbformat.read(ROOT / "exercises" / f"{name}.ipynb", as_version=4)
-        assert [c.source for c in released.cells] == [c.source for c in ours.cells]
-        for mine, theirs in zip(ours.cells, released.cells):
+        assert [c.source for c in release.cells] == [c.source for c in ours.cells]
+        for mine, theirs in zip(ours.cells, release.cells):
             meta = {k: v for k, v in theirs.metadata.nbgrader.items()
                     if k not in ("checksum", "cell_type")}
             assert meta == mine.metadata.nbgrader
@@ -78,28 +77,26 @@ def test_scores_full_marks_and_zero(course):
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for name in ASSIGNMENTS:
-            solution = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
-            total = sum(exercises.points(solution, name).values())
-            solved, unsolved = gb.find_submission(name, "solved"), gb.find_submission(name,
-                                                                                     "unsolved")
-            assert solved.max_score == unsolved.max_score == total > 0
-            assert solved.score == total, [(g.name, g.score) for n in solved.notebooks
-                                           for g in n.grades]
-            assert unsolved.score == 0, [(g.name, g.score) for n in unsolved.notebooks
-                                         for g in n.grades]
+        solution = nbformat.read(ROOT / "solutions" / f"{GRADED}.ipynb", as_version=4)
+        total = sum(exercises.points(solution, GRADED).values())
+        solved, unsolved = gb.find_submission(GRADED, "solved"), gb.find_submission(GRADED,
+                                                                                   "unsolved")
+        assert solved.max_score == unsolved.max_score == total > 0
+        assert solved.score == total, [(g.name, g.score) for n in solved.notebooks
+                                       for g in n.grades]
+        assert unsolved.score == 0, [(g.name, g.score) for n in unsolved.notebooks
+                                     for g in n.grades]
 
 
 def test_edited_and_deleted_check_cells_are_restored(course):
-    for name in ASSIGNMENTS:
-        source = nbformat.read(course / "source" / name / f"{name}.ipynb", as_version=4)
-        graded = nbformat.read(course / "autograded" / "unsolved" / name / f"{name}.ipynb",
-                               as_version=4)
-        expected = [c.source for c in source.cells if c.metadata["nbgrader"]["grade"]]
-        got = [c.source for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade")]
-        assert got[0] == expected[0]  # edited: overwritten with the source, hidden tests too
-        assert got[-1].endswith(expected[-1])  # deleted: put back (after nbgrader's comment)
-        assert len(got) == len(expected)
+    source = nbformat.read(course / "source" / GRADED / f"{GRADED}.ipynb", as_version=4)
+    graded = nbformat.read(course / "autograded" / "unsolved" / GRADED / f"{GRADED}.ipynb",
+                           as_version=4)
+    expected = [c.source for c in source.cells if c.metadata["nbgrader"]["grade"]]
+    got = [c.source for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert got[0] == expected[0]  # edited: overwritten with the source, hidden tests too
+    assert got[-1].endswith(expected[-1])  # deleted: put back (after nbgrader's comment)
+    assert len(got) == len(expected)
 
 
 def test_config_matches_exercises_and_refuses_fast_mode(monkeypatch):
