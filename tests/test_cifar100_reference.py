@@ -84,7 +84,7 @@ def test_raw_pixels_in_trains_without_nan_and_round_trips(tmp_path):
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_allclose(again.predict(x[:4], verbose=0), model.predict(x[:4], verbose=0),
-                               atol=1e-4)
+                               atol=1e-4, equal_nan=False)
 
 
 def test_rejects_greyscale_input():

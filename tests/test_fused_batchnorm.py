@@ -65,4 +65,4 @@ def test_is_a_keras_batch_norm_that_saves_and_loads(tmp_path):
     assert type(again.get_layer("bn")) is FusedBatchNormalization
     assert again.get_layer("bn").epsilon == 1e-12
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0),
-                               atol=1e-6)
+                               atol=1e-6, equal_nan=False)
