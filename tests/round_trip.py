@@ -1,5 +1,6 @@
-"""The check every architecture test shares: one training step gives a finite loss and finite
-predictions, and the saved ``.keras`` file reloads (safe mode) to the same predictions."""
+"""The check every architecture test shares: one training step changes the weights and gives a
+finite loss and finite predictions, and the saved ``.keras`` file reloads (safe mode) to the same
+predictions."""
 from __future__ import annotations
 
 import keras
@@ -14,8 +15,12 @@ def trains_a_step_and_round_trips(model, x, y, tmp_path):
     # per variable: 15 s more on Inception-v3.)
     model.compile(keras.optimizers.SGD(0.01, global_clipnorm=1.0),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss), f"{model.name}: loss {loss} after one step"
+    moved = sum(not np.array_equal(keras.ops.convert_to_numpy(w), b)
+                for w, b in zip(model.trainable_weights, before))
+    assert moved == len(before), f"{model.name}: {len(before) - moved} weights did not move"
     expected = model.predict(x, verbose=0)
     # assert_allclose counts NaN == NaN as equal: without this a model that breaks passes
     assert np.isfinite(expected).all(), f"{model.name}: predictions not finite after one step"
