@@ -1,64 +1,25 @@
-"""Data-parallel training (course.distribute): equal weights on 2 replicas, a saved model that
-grades on one device, clear errors. Each training case runs in a fresh process, because logical
-CPU devices must be configured before TensorFlow starts; grading runs in this one (one device)."""
+"""Data-parallel training (course.distribute): a model trained on 2 replicas saves and grades on
+one device, clear errors. The training case runs in a fresh process, because logical CPU devices
+must be configured before TensorFlow starts; grading runs in this one (one device).
+
+That one SGD step on two replicas gives the weights of one step on one device is checked by
+lesson 17 itself (``assert difference < 1e-5 < moved``), which ``make test`` runs under nbval:
+the same code, so it is not run twice."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_python(code: str, timeout=600):
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-
-
 def run_cli(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "course", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT)
-
-
-@pytest.mark.skipif(os.cpu_count() < 2, reason="needs 2 CPU cores for 2 logical devices")
-def test_one_step_on_two_replicas_equals_one_step_on_one_device():
-    result = run_python("""
-        import json, numpy as np
-        import course
-        from course import distribute, models, recipes, training
-        import keras, tensorflow as tf
-
-        plan = distribute.plan(2, 64)
-        x = np.random.default_rng(0).uniform(0, 255, (64, 28, 28, 1)).astype("float32")
-        y = np.arange(64) % 10
-        recipe = recipes.Recipe(data="mnist", optimizer="sgd", learning_rate=0.1, momentum=0.9,
-                                schedule="constant", batch_size=64)
-
-        def one_step(p):
-            keras.utils.set_random_seed(0)
-            with distribute.activated(p):
-                model = models.create("lenet5", input_shape=(28, 28, 1))
-                start = [w.copy() for w in model.get_weights()]
-                training.compile_for(model, recipe, 10)
-                model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(64), verbose=0)
-            return start, model.get_weights()
-
-        start, single = one_step(None)
-        _, double = one_step(plan)
-        print(json.dumps({
-            "plan": plan.describe(),
-            "difference": max(float(np.abs(a - b).max()) for a, b in zip(single, double)),
-            "moved": max(float(np.abs(a - b).max()) for a, b in zip(single, start))}))
-    """)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["plan"]["replicas"] == 2 and report["plan"]["per_replica_batch"] == 32
-    assert report["moved"] > 1e-3  # the step changed the weights...
-    assert report["difference"] < 1e-5  # ...identically on one device and on two
 
 
 @pytest.mark.skipif(os.cpu_count() < 2, reason="needs 2 CPU cores for 2 logical devices")

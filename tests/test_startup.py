@@ -36,3 +36,51 @@ def test_keras_per_model_traces_are_quiet_and_real_retracing_still_warns():
     assert all("doubled" in line for line in warnings), warnings  # none about Keras' steps
     for notice in ("oneDNN custom operations", "cpu_feature_guard", "cuda drivers"):
         assert notice not in result.stderr
+
+
+#: Modules whose first import starts TensorFlow (its notices go to the cell's output unless
+#: ``course`` was imported before them and installed its quiet import hook).
+STARTS_TENSORFLOW = {"keras", "tensorflow", "tensorflow_datasets"}
+
+
+def _first_import_of_tensorflow_before_course(path):
+    """(cell number, module) of the first import that starts TensorFlow before any import of
+    ``course``, or None."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for number, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        lines = [line for line in cell.source.splitlines()
+                 if not line.lstrip().startswith(("%", "!"))]  # IPython magics
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules = [node.module]
+            else:
+                continue
+            for module in (name.split(".")[0] for name in modules):
+                if module in ("course", "instructor"):
+                    return None
+                if module in STARTS_TENSORFLOW:
+                    return number, module
+    return None
+
+
+def test_every_notebook_imports_course_before_tensorflow():
+    """A lesson that imports Keras first shows TensorFlow's start-up notices and a red
+    "failed call to cuInit" line in its first cells (lessons 01 and 10 did)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    notebooks = [p for folder in ("notebooks", "solutions", "exercises")
+                 for p in sorted((root / folder).glob("*.ipynb"))]
+    assert len(notebooks) >= 30
+    found = {p.relative_to(root).as_posix(): _first_import_of_tensorflow_before_course(p)
+             for p in notebooks}
+    assert {name: where for name, where in found.items() if where} == {}, \
+        "put `import course  # first, so TensorFlow starts quietly` at the top"
