@@ -89,9 +89,10 @@ def keras_throughput(recipe_name: str, steps: int, num_classes: int, precision: 
     augment = () if bare else recipe.augment
     ds = data.pipeline(x, y, batch_size, shuffle=True, augment=augment).repeat()
     callbacks = [Lookahead(steps)] if recipe.lookahead and not bare else []
-    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # build and trace
+    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0, shuffle=False)  # build and trace
     timer = machine.step_timer()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks + [timer])
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False,
+              callbacks=callbacks + [timer])
     return machine.images_per_s(timer.times, batch_size)
 
 

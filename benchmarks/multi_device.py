@@ -38,9 +38,9 @@ with distribute.activated(plan):
     model = models.create(name, input_shape=shape, num_classes=10)
     training.compile_for(model, recipes.Recipe(data="cifar10", batch_size=batch), 100)
     ds = course.data.pipeline(x, y, batch, drop_remainder=True).repeat()
-    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)
+    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0, shuffle=False)
     timer = machine.step_timer()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer])
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=[timer])
     print(json.dumps({"images_per_s": machine.images_per_s(timer.times, batch)}))
 """
 
