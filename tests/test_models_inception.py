@@ -95,7 +95,7 @@ def test_scaled_residual():
 
 @pytest.mark.parametrize("name, shape", [
     ("inception_v3", (75, 75, 3)),
-    # 43M and 56M parameters: saving and reloading them takes half a minute, so on demand
+    # 43M and 56M parameters: 9-11 s each even with the eager step, so on demand
     pytest.param("inception_resnet_v2", (75, 75, 3), marks=pytest.mark.slow),
     pytest.param("inception_v4", (75, 75, 3), marks=pytest.mark.slow),
 ])
