@@ -96,6 +96,8 @@ def run_one(path: Path, timeout: float, fast: bool, site_cache: bool = True) -> 
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+    from course.grading.notebook_runner import kernel_config
+
     env_fast = os.environ.pop("COURSE_FAST", None)
     if fast:
         os.environ["COURSE_FAST"] = "1"
@@ -108,7 +110,7 @@ def run_one(path: Path, timeout: float, fast: bool, site_cache: bool = True) -> 
         shutil.copy(path, copy)
         nb = nbformat.read(copy, as_version=4)
         client = NotebookClient(nb, timeout=int(timeout), kernel_name="python3",
-                                resources={"metadata": {"path": work}})
+                                resources={"metadata": {"path": work}}, config=kernel_config())
         start = time.perf_counter()
         status, error = "pass", ""
         timer = None

@@ -153,3 +153,21 @@ def test_unknown_exercises_and_stray_notebooks_get_a_row(tmp_path):
     assert sorted(why.split(" ")[0] for *_, why in problems) == ["a", "no"]
     found, _ = autograde.find_submissions(submitted, {"99_toy"}, exercise="99_toy")
     assert [(s.student, s.exercise) for s in found] == [("stray", "99_toy")]
+
+
+def test_kernel_channels_are_encrypted_where_possible(tmp_path):
+    """ipykernel 7.4+ warns at every start that plain TCP channels can be read by anyone on the
+    machine; the runner asks jupyter_client for CurveZMQ, and the warning is gone."""
+    from course.grading import notebook_runner
+    from course.grading.sandbox import course_env
+
+    if notebook_runner.kernel_encryption() is None:
+        pytest.skip("this jupyter_client or libzmq cannot encrypt a kernel's channels")
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    run = notebook_runner.run_isolated(nb, tmp_path / "work", tmp_path / "private",
+                                       time_limit=60, memory_mb=2000, env=course_env())
+    assert run.outcome == "completed" and run.cells[0]["status"] == "ok"
+    assert "without encryption" not in (tmp_path / "private" / "runner.log").read_text()
+

@@ -53,7 +53,7 @@ def course(tmp_path_factory):
         target = course / "submitted" / student / GRADED / f"{GRADED}.ipynb"
         target.parent.mkdir(parents=True)
         nbformat.write(nb, target)
-    nbgrader(course, "autograde", GRADED)
+    (course / "autograde.stderr").write_text(nbgrader(course, "autograde", GRADED).stderr)
     return course
 
 
@@ -71,6 +71,16 @@ def test_release_equals_exercises(course):
             assert meta == mine.metadata.nbgrader
             assert theirs.metadata.get("editable") == mine.metadata.get("editable")
         assert "HIDDEN TESTS" not in (course / "release" / name / f"{name}.ipynb").read_text()
+
+
+def test_kernels_run_quietly_on_encrypted_channels(course):
+    """nbgrader_config.py asks for CurveZMQ: ipykernel's plain-text warning is not printed
+    once per notebook into the instructor's terminal."""
+    from course.grading.notebook_runner import kernel_encryption
+
+    if kernel_encryption() is None:
+        pytest.skip("this jupyter_client or libzmq cannot encrypt a kernel's channels")
+    assert "without encryption" not in (course / "autograde.stderr").read_text()
 
 
 def test_scores_full_marks_and_zero(course):

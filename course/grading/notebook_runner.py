@@ -41,6 +41,31 @@ RUNNER_COMMAND = ("import sys; from course.grading.notebook_runner import run_jo
 # The runner process
 
 
+def kernel_encryption() -> str | None:
+    """``"auto"`` where jupyter_client (8.10 or later) can encrypt a kernel's channels with
+    CurveZMQ and libzmq was built with it, else None. Without it ipykernel (7.4 or later) warns on
+    every start that its TCP channels are plain text, and anyone on the machine can read them."""
+    try:
+        import zmq
+        from jupyter_client.manager import KernelManager
+    except ImportError:
+        return None
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        return "auto"  # the kernelspec says whether the kernel supports it
+    return None
+
+
+def kernel_config():
+    """Configuration for ``nbclient.NotebookClient(config=...)``: encrypted kernel channels
+    where possible (``kernel_encryption``)."""
+    from traitlets.config import Config
+
+    config = Config()
+    if kernel_encryption():
+        config.KernelManager.transport_encryption = kernel_encryption()
+    return config
+
+
 def run_job(job_path) -> None:
     """In the runner process: execute the notebook of ``job_path`` with nbclient, appending one
     JSON line per finished cell to the progress file, and save the executed notebook."""
@@ -68,7 +93,7 @@ def run_job(job_path) -> None:
         interrupt_on_timeout=True, record_timing=False, on_cell_executed=executed,
         error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past the time "
                           "limit", "traceback": []},
-        resources={"metadata": {"path": job["cwd"]}})
+        resources={"metadata": {"path": job["cwd"]}}, config=kernel_config())
     outcome = "completed"
     try:
         client.execute()
