@@ -44,7 +44,8 @@ RUNNER_COMMAND = ("import sys; from course.grading.notebook_runner import run_jo
 def kernel_encryption() -> str | None:
     """``"auto"`` where jupyter_client (8.10 or later) can encrypt a kernel's channels with
     CurveZMQ and libzmq was built with it, else None. Without it ipykernel (7.4 or later) warns on
-    every start that its TCP channels are plain text, and anyone on the machine can read them."""
+    every start that its TCP channels are plain text (other users of the machine can subscribe
+    to a kernel's output channel)."""
     try:
         import zmq
         from jupyter_client.manager import KernelManager
@@ -60,9 +61,9 @@ def kernel_config():
     where possible (``kernel_encryption``)."""
     from traitlets.config import Config
 
-    config = Config()
-    if kernel_encryption():
-        config.KernelManager.transport_encryption = kernel_encryption()
+    config, policy = Config(), kernel_encryption()
+    if policy:
+        config.KernelManager.transport_encryption = policy
     return config
 
 
