@@ -17,8 +17,7 @@ def trains_a_step_and_round_trips(model, x, y, tmp_path):
     # SGD with the gradient's global norm clipped to 1: batch norm over the 2 values of a 1x1
     # grid at batch 2 multiplies gradients by up to 1e7 in the deep Inceptions (in
     # keras.applications.InceptionV3 too), and one plain step then sends their predictions to
-    # NaN. A NaN gradient still makes NaN weights. (Adam is also calm, but compiles an update
-    # per variable: 15 s more on Inception-v3.)
+    # NaN. A NaN gradient still makes NaN weights.
     model.compile(keras.optimizers.SGD(0.01, global_clipnorm=1.0),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=True)
     before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
