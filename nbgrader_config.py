@@ -50,10 +50,14 @@ c.Execute.timeout = 3 * 60 * 60
 c.Execute.interrupt_on_timeout = True  # a cell that hangs is stopped; later cells still run
 # The kernels' channels encrypted (CurveZMQ) where jupyter_client and libzmq can: otherwise
 # ipykernel warns at every notebook that they are plain text, readable by others on the machine.
-from course.grading.notebook_runner import kernel_encryption  # noqa: E402
+try:
+    from course.grading.notebook_runner import kernel_encryption
 
-if kernel_encryption():
-    c.KernelManager.transport_encryption = kernel_encryption()  # "auto": if the kernel can
+    _encryption = kernel_encryption()  # "auto" (if the kernel can) or None
+except ImportError:  # nbgrader run where the course package is not installed: plain channels
+    _encryption = None
+if _encryption:
+    c.KernelManager.transport_encryption = _encryption
 # A check cell a student deleted comes back (and grades what the student left).
 c.OverwriteCells.add_missing_cells = True
 
