@@ -15,7 +15,9 @@ model (same layers, batch size, optimizer), in float32 and bfloat16, on random d
 process, so all numbers come from one machine; each figure is the median step (Keras: through
 the course's input pipeline with the recipe's augmentation and Lookahead, as in training; and,
 in the recipe's precision, once more without either: the bare step PyTorch's figure is; and
-once more with Keras' own BatchNormalization in place of the network's fused one).
+once more for each of the network's fast paths, ``FAST_PATHS``, with the Keras layer in its
+place: Keras' own BatchNormalization for the fused one, Keras' own Conv2D for the one whose
+kernel gradients are matmuls).
 """
 from __future__ import annotations
 
@@ -65,11 +67,21 @@ def _eval_time() -> float:
     return sum(_EVAL)
 
 
+#: The network's fast paths, each timed once more as the Keras layer it stands in for (what it
+#: buys, side by side): ``{run key: (course layer, what the run is)}``.
+FAST_PATHS = {
+    "keras_bn": ("FusedBatchNormalization",
+                 "Keras' own BatchNormalization instead of the fused one"),
+    "keras_conv": ("MatmulGradientConv2D",
+                   "Keras' own Conv2D (TensorFlow's kernel gradients on every map)"),
+}
+
+
 def keras_throughput(recipe_name: str, steps: int, num_classes: int, precision: str,
-                     bare: bool = False, keras_batch_norm: bool = False) -> float:
+                     bare: bool = False, plain: str | None = None) -> float:
     """Median training step of the recipe's network (augmentation and Lookahead included unless
-    ``bare``), in images/s; with ``keras_batch_norm``, Keras' own BatchNormalization in place of
-    the network's ``FusedBatchNormalization`` (what that layer buys, side by side)."""
+    ``bare``), in images/s; with ``plain``, a course layer's name from ``FAST_PATHS``, each such
+    layer replaced by the Keras layer it subclasses."""
     import keras
 
     import machine
@@ -80,8 +92,8 @@ def keras_throughput(recipe_name: str, steps: int, num_classes: int, precision: 
     recipe = recipes.get(recipe_name).replace(mixed_precision=precision)
     batch_size = recipe.batch_size
     model = recipe.create() if num_classes == 100 else recipe.replace(data="cifar10").create()
-    if keras_batch_norm:
-        model = with_keras_batch_norm(model)
+    if plain:
+        model = with_keras_layer(model, plain)
     training.compile_for(model, recipe, steps)
     x = np.random.default_rng(0).uniform(0, 255, (batch_size * 4, 32, 32, 3)).astype("uint8")
     y = np.arange(len(x)) % num_classes
@@ -96,17 +108,20 @@ def keras_throughput(recipe_name: str, steps: int, num_classes: int, precision: 
     return machine.images_per_s(timer.times, batch_size)
 
 
-def with_keras_batch_norm(model):
-    """A copy of ``model`` (same weights) with each FusedBatchNormalization replaced by
-    ``keras.layers.BatchNormalization`` of the same configuration."""
+def with_keras_layer(model, course_layer: str):
+    """A copy of ``model`` (same weights) with each ``course.layers.<course_layer>`` replaced by
+    the Keras layer it subclasses, of the same configuration."""
     import keras
 
-    from course.layers import FusedBatchNormalization
+    from course import layers
+
+    fast = getattr(layers, course_layer)
 
     def clone(layer):
-        kind = (keras.layers.BatchNormalization if isinstance(layer, FusedBatchNormalization)
-                else type(layer))
-        return kind.from_config(layer.get_config())
+        if not isinstance(layer, fast):
+            return type(layer).from_config(layer.get_config())
+        config = {k: v for k, v in layer.get_config().items() if k != "matmul_max_size"}
+        return fast.__bases__[0].from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
@@ -261,9 +276,10 @@ def main(argv=None) -> int:
                 if precision.policy_name(setting) == precision.policy_name(recipe.mixed_precision):
                     runs.setdefault(f"keras_{name}_bare", []).append(
                         keras_throughput(args.recipe, args.steps, classes, setting, bare=True))
-                    runs.setdefault(f"keras_{name}_keras_bn", []).append(
-                        keras_throughput(args.recipe, args.steps, classes, setting,
-                                         keras_batch_norm=True))
+                    for key, (course_layer, _) in FAST_PATHS.items():
+                        runs.setdefault(f"keras_{name}_{key}", []).append(
+                            keras_throughput(args.recipe, args.steps, classes, setting,
+                                             plain=course_layer))
         speeds = {key: (round(float(np.median(values)), 1) if None not in values else None)
                   for key, values in runs.items()}
         report["images_per_s_runs"] = {key: [v and round(v, 1) for v in values]
@@ -299,10 +315,11 @@ def main(argv=None) -> int:
                 bare, t = speeds[f"keras_{name}_bare"], speeds[f"torch_{name}"]
                 print(f"\nKeras {name} without augmentation and Lookahead: {bare} images/s"
                       + (f" ({bare / t:.2f} x PyTorch)" if t else ""))
-            if f"keras_{name}_keras_bn" in speeds:
-                plain, t = speeds[f"keras_{name}_keras_bn"], speeds[f"torch_{name}"]
-                print(f"Keras {name} with Keras' own BatchNormalization instead of the fused "
-                      f"one: {plain} images/s" + (f" ({plain / t:.2f} x PyTorch)" if t else ""))
+            for key, (_, what) in FAST_PATHS.items():
+                if f"keras_{name}_{key}" in speeds:
+                    plain, t = speeds[f"keras_{name}_{key}"], speeds[f"torch_{name}"]
+                    print(f"Keras {name} with {what}: {plain} images/s"
+                          + (f" ({plain / t:.2f} x PyTorch)" if t else ""))
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     stem = f"{args.recipe}_{args.data}" + ("_throughput" if args.throughput_only else "")

@@ -102,6 +102,20 @@ def step_timer():
     return StepTimes()
 
 
+def median_ms(call, repeats: int = 50) -> float:
+    """Median milliseconds of ``repeats`` calls of ``call()``, after one call to trace and warm
+    up (``call`` must wait for its result, e.g. end in ``.numpy()``)."""
+    import statistics
+
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
 def images_per_s(step_seconds, batch_size: int) -> float:
     """Training images per second from the median step time."""
     import statistics

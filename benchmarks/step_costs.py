@@ -8,9 +8,7 @@ more than its own time; ``benchmarks/results/cifar100_reference.md`` quotes thes
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +16,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def median_ms(call, repeats: int = 50) -> float:
-    call()  # trace / warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def main() -> int:
@@ -46,15 +35,15 @@ def main() -> int:
         layer = augment.sequential(specs, seed=0)
         step = tf.function(lambda batch, layer=layer: layer(batch, training=True))
         print(f"augment {'+'.join(specs)}, batch {recipe.batch_size}: "
-              f"{median_ms(lambda: step(images).numpy()):.2f} ms")
+              f"{machine.median_ms(lambda: step(images).numpy()):.2f} ms")
     model = recipe.create()
     training.compile_for(model, recipe, 100)
     lookahead = Lookahead(100)
     lookahead.set_model(model)
     lookahead.on_train_batch_begin(0)
     weights = sum(int(np.prod(v.shape)) for v in lookahead._variables())
-    blend = median_ms(lambda: (lookahead._update(0.9),
-                               keras.ops.convert_to_numpy(model.weights[0])))
+    blend = machine.median_ms(lambda: (lookahead._update(0.9),
+                                       keras.ops.convert_to_numpy(model.weights[0])))
     print(f"Lookahead blend of {weights:,} weights: {blend:.2f} ms (every 5 steps)")
     return 0
 

@@ -6,9 +6,11 @@
   2018): a frozen 2x2 patch-whitening convolution initialised from the training images
   (``course.layers.PatchWhitening``), then GELU; three groups of conv -> max-pool -> batch norm ->
   GELU -> conv -> batch norm -> GELU (widths 64/256/256; convolutions start as partial
-  identities, batch norms learn only their shift, at 64x the learning rate, and run as one fused
-  kernel on TensorFlow, ``course.layers.FusedBatchNormalization``); global max pooling
-  (``features``) and a bias-free linear classifier whose scores are scaled by 1/9 (``logits``).
+  identities and take their kernel gradients as matmuls on small bfloat16 maps,
+  ``course.layers.MatmulGradientConv2D``; batch norms learn only their shift, at 64x the learning
+  rate, and run as one fused kernel on TensorFlow, ``course.layers.FusedBatchNormalization``);
+  global max pooling (``features``) and a bias-free linear classifier whose scores are scaled
+  by 1/9 (``logits``).
   1,996,985 parameters with 100 classes (1,994,392 trainable), 1,973,945 with 10; 118 million
   multiply-adds per image. Raw 0-255 images in; it normalises them itself. Two recipes train
   it: ``cifar100_reference``, the answer key, builds it narrower (64/128/256) with ReLU, 1,185,209
@@ -29,6 +31,7 @@ from keras import layers
 
 from course import augment, models, recipes
 from course.layers.fused_batchnorm import FusedBatchNormalization
+from course.layers.matmul_gradient import MatmulGradientConv2D
 from course.layers.whitening import PatchWhitening
 from course.models.common import check_input_shape, pooled_head
 
@@ -45,9 +48,9 @@ TORCH_DEFAULT_INIT = {"class_name": "VarianceScaling",
 def conv_group(x, filters, name, bn_momentum, activation="gelu"):
     """conv -> pool -> BN -> GELU -> conv -> BN -> GELU (airbench's ConvGroup)."""
     for i, pool in ((1, True), (2, False)):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                          kernel_initializer=keras.initializers.get(TORCH_DEFAULT_INIT),
-                          name=f"{name}_conv{i}")(x)
+        x = MatmulGradientConv2D(filters, 3, padding="same", use_bias=False,
+                                 kernel_initializer=keras.initializers.get(TORCH_DEFAULT_INIT),
+                                 name=f"{name}_conv{i}")(x)
         if pool:
             x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
         x = FusedBatchNormalization(momentum=bn_momentum, epsilon=1e-12, scale=False,

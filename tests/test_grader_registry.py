@@ -24,6 +24,7 @@ FACTORIES = {
     "course>ScaledResidual": lambda cls, x: cls(0.2)([x, keras.layers.Conv2D(3, 3,
                                                                               padding="same")(x)]),
     "course>InvertedDropout": lambda cls, x: cls(0.5)(x),
+    "course>MatmulGradientConv2D": lambda cls, x: cls(8, 3, padding="same")(x),
     "course>SpectralPooling": lambda cls, x: cls(16)(x),
     "course>ShiftMirror": lambda cls, x: cls(1, True)(x),
     "course>CropMirror": lambda cls, x: cls(2, 2, 24, True)(x),

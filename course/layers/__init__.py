@@ -13,6 +13,7 @@ from course.layers.lenet import PartiallyConnectedConv2D, TrainableSubsampling  
 from course.layers.residual import ScaledResidual, ZeroPadShortcut  # noqa: F401
 from course.layers.batchnorm import BatchNorm  # noqa: F401
 from course.layers.fused_batchnorm import FusedBatchNormalization  # noqa: F401
+from course.layers.matmul_gradient import MatmulGradientConv2D  # noqa: F401
 from course.layers.dropout import InvertedDropout  # noqa: F401
 from course.layers.spectral import DiffStride, SpectralPooling  # noqa: F401
 from course.layers.whitening import PatchWhitening  # noqa: F401
