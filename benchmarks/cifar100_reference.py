@@ -116,12 +116,12 @@ def with_keras_layer(model, course_layer: str):
     from course import layers
 
     fast = getattr(layers, course_layer)
+    base = fast.__bases__[0]  # the Keras layer
 
     def clone(layer):
         if not isinstance(layer, fast):
             return type(layer).from_config(layer.get_config())
-        config = {k: v for k, v in layer.get_config().items() if k != "matmul_max_size"}
-        return fast.__bases__[0].from_config(config)
+        return base.from_config(base.get_config(layer))  # the Keras layer's part of the config
 
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
