@@ -179,16 +179,11 @@ def torch_throughput(recipe_name: str, steps: int, num_classes: int,
         loss_fn(scores.float(), y).backward()
         optimizer.step()
 
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(steps):
-        began = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - began)
     import machine
 
-    return machine.images_per_s(times, batch_size)
+    for _ in range(2):
+        step()
+    return batch_size / (machine.median_ms(step, steps) / 1e3)  # (one more warm-up step)
 
 
 def plot_curve(report: dict, path: Path) -> None:
