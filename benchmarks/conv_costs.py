@@ -28,7 +28,6 @@ COLUMNS = ("forward TF", "torch", "input grad TF", "torch", "kernel grad TF", "t
            "9 matmuls")
 
 
-
 def conv_shapes(model, batch_size: int) -> list[tuple]:
     """``(name, input NHWC shape, output NHWC shape, kernel shape)`` of each trainable 3x3
     stride-1 ``same`` convolution (the reference network's only kind besides its whitening)."""
@@ -80,10 +79,9 @@ def pytorch_ms(x, dy, w, repeats: int) -> list[float | None]:
         import torch
     except ImportError:
         return [None, None, None]
-    import machine
-    from machine import median_ms
+    from machine import cores, median_ms
 
-    torch.set_num_threads(machine.cores())
+    torch.set_num_threads(cores())
     dtype = torch.bfloat16 if x.dtype.name == "bfloat16" else torch.float32
 
     def as_torch(array, permutation):

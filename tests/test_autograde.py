@@ -170,4 +170,3 @@ def test_kernel_channels_are_encrypted_where_possible(tmp_path):
                                        time_limit=60, memory_mb=2000, env=course_env())
     assert run.outcome == "completed" and run.cells[0]["status"] == "ok"
     assert "without encryption" not in (tmp_path / "private" / "runner.log").read_text()
-
