@@ -10,18 +10,28 @@ BIN := $(VENV)/bin
 
 .PHONY: main test test-jax install exercises site site-test clean
 
+# Installs go through uv (installed into the venv first), a Rust pip: the dev set takes it 29 s
+# with an empty cache and 4 s with a warm one, where pip takes 81 s with a warm cache (measured
+# here; the same versions, compared by `pip freeze`). If uv fails (a platform without its wheel,
+# a package mirror configured only in pip.conf, which uv does not read), pip does the install.
+INSTALL = install() { echo "installing $$* into $(VENV)"; \
+	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python "$$@" \
+	|| { echo "uv could not install it: pip will"; $(BIN)/python -m pip install --quiet "$$@"; }; }; \
+	install
+
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet uv || echo "no uv here: pip installs the course"
+	@$(INSTALL) -e ".[dev]"
 	@touch $@
 
 $(BIN)/.installed-jax: $(BIN)/.installed
-	$(BIN)/python -m pip install --quiet -e ".[dev,jax]"
+	@$(INSTALL) -e ".[dev,jax]"
 	@touch $@
 
 $(BIN)/.installed-site: $(BIN)/.installed
-	$(BIN)/python -m pip install --quiet -e ".[dev,site]"
+	@$(INSTALL) -e ".[dev,site]"
 	@touch $@
 
 install: $(BIN)/.installed
