@@ -14,8 +14,10 @@ BIN := $(VENV)/bin
 # with an empty cache and 4 s with a warm one, where pip takes 81 s with a warm cache (measured
 # here; the same versions, compared by `pip freeze`). If uv fails (a platform without its wheel,
 # a package mirror configured only in pip.conf, which uv does not read), pip does the install.
+# --compile-bytecode: as pip does, so that no process compiles TensorFlow's modules at import
+# (this machine sets PYTHONDONTWRITEBYTECODE: without it `make test` took 539 s instead of ~420).
 INSTALL = install() { echo "installing $$* into $(VENV)"; \
-	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python "$$@" \
+	$(BIN)/python -m uv pip install --quiet --compile-bytecode --python $(BIN)/python "$$@" \
 	|| { echo "uv could not install it: pip will"; $(BIN)/python -m pip install --quiet "$$@"; }; }; \
 	install
 
