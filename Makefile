@@ -56,8 +56,13 @@ JAX_TESTS = tests/test_batchnorm_dropout.py tests/test_fused_batchnorm.py tests/
 # contract alone is 60% of the work), and XLA programs cached in the venv, so the weight
 # initialisers every model compiles again (62 programs for GoogLeNet) compile once per run.
 # Measured on 2 cores: 160-165 s by file, 148-157 s by test, 136-147 s with the cache.
+# XLA compiles each of those small programs with LLVM's optimisations; at backend level 1 instead
+# of the default it compiles them about 3x faster (GoogLeNet built in 4.8 s instead of 13), and
+# the suite's small computations lose nothing measurable: 102 s instead of 160 on a Zen 4 (level
+# 0 compiles faster still but runs VGG's large initialisers 3x slower: 120 s).
 JAX_CACHE = JAX_COMPILATION_CACHE_DIR=$(abspath $(VENV))/jax_cache \
-	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
+	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0 \
+	XLA_FLAGS="--xla_backend_optimization_level=1 $(XLA_FLAGS)"
 
 test-jax: $(BIN)/.installed-jax
 	$(JAX_CACHE) KERAS_BACKEND=jax COURSE_FAST=1 $(BIN)/python -m pytest -n auto --dist load $(JAX_TESTS)
