@@ -12,8 +12,8 @@ BIN := $(VENV)/bin
 
 # Installs go through uv (installed into the venv first), a Rust pip: `make install` takes 23 s
 # here with uv's cache warm, where pip took 81 s with its own cache warm (the same versions,
-# compared by `pip freeze`). If uv fails (a platform without its wheel, a package mirror
-# configured only in pip.conf, which uv does not read), pip does the install.
+# compared by `pip freeze`). If uv fails (a platform without its wheel, a package mirror set
+# for pip only, in pip.conf or PIP_INDEX_URL, which uv does not read), pip does the install.
 # --compile-bytecode: as pip does, so that no process compiles TensorFlow's modules at import
 # (TensorFlow's import took 11 s instead of 4.4, and on this machine, which sets
 # PYTHONDONTWRITEBYTECODE, `make test` 539 s instead of ~420).
