@@ -47,8 +47,8 @@ test: $(BIN)/.installed
 
 # The backend-neutral part of the suite (layers, models, augmentation, evaluation, training,
 # optimizers) again on the JAX backend: Keras 3's promise, kept by test.
-JAX_TESTS = tests/test_batchnorm_dropout.py tests/test_fused_batchnorm.py tests/test_matmul_gradient.py \
-	tests/test_spectral.py tests/test_whitening.py \
+JAX_TESTS = tests/test_batchnorm_dropout.py tests/test_fused_batchnorm.py \
+	tests/test_matmul_gradient.py tests/test_spectral.py tests/test_whitening.py \
 	tests/test_augment.py tests/test_evaluation.py tests/test_optimizers.py \
 	tests/test_preprocessing.py tests/test_training.py tests/test_regularization_transfer.py \
 	tests/test_model_contract.py
