@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from course.analysis import add_summary
 from course.exercises import add_exercises
 from course.grading import add_grade
 from course.grading.autograde import add_autograde
@@ -80,6 +79,22 @@ def _train(args) -> int:
     return 0
 
 
+def add_summary(sub):
+    p = sub.add_parser("summary", help="per-layer memory / parameters / FLOPs table of a model")
+    p.add_argument("model", help="a name from `python -m course models`")
+    p.add_argument("--all", action="store_true", help="also list layers with no cost")
+    p.set_defaults(func=_summary)
+
+
+def _summary(args) -> int:
+    from course import analysis, models
+
+    model = models.create(args.model)
+    print(f"{args.model}: input {tuple(model.input_shape[1:])}")
+    print(analysis.format_table(analysis.layer_table(model), only_costly=not args.all))
+    return 0
+
+
 def add_data(sub):
     p = sub.add_parser(
         "data", help="load a data set and report which source served it",
@@ -132,27 +147,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _input_errors() -> tuple:
+    """The errors a mistyped name or an impossible request raises: one line, no traceback.
+    Imported only once something failed: ``course.recipes`` builds its recipes with Keras'
+    optimizers, and importing it up front would start TensorFlow in every command (in
+    ``grade``'s parent process too, which only reads data and waits for the sandbox)."""
+    from course.data import DatasetCorruptedError, DatasetNotFoundError, UnknownDatasetError
+    from course.distribute import DeviceError
+    from course.models import UnknownModelError, UnknownOptionError
+    from course.recipes import UnknownRecipeError
+
+    return (UnknownModelError, UnknownOptionError, UnknownRecipeError, UnknownDatasetError,
+            DatasetNotFoundError, DatasetCorruptedError, DeviceError)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from course.data import DatasetCorruptedError, DatasetNotFoundError, UnknownDatasetError
-    from course.models import UnknownModelError, UnknownOptionError
-    from course.distribute import DeviceError
-    from course.recipes import UnknownRecipeError
-
     # `grade` keeps exit code 2 for an unusable artifact; its own failures (data set missing or
     # damaged, a grader bug) exit 3 so that CI never blames a student for them.
     grading = args.command == "grade"
     try:
         return args.func(args)
-    except (UnknownModelError, UnknownOptionError, UnknownRecipeError, UnknownDatasetError,
-            DatasetNotFoundError, DatasetCorruptedError, DeviceError) as err:
-        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
-        return 3 if grading else 2
     except Exception as err:  # noqa: BLE001
+        if isinstance(err, _input_errors()):
+            print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+            return 3 if grading else 2
         if not grading:
             raise
         print(f"error: internal grader failure: {type(err).__name__}: {err}", file=sys.stderr)

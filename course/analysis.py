@@ -201,22 +201,6 @@ def receptive_field(model) -> list[Field]:
     return fields
 
 
-def add_summary(sub):
-    p = sub.add_parser("summary", help="per-layer memory / parameters / FLOPs table of a model")
-    p.add_argument("model", help="a name from `python -m course models`")
-    p.add_argument("--all", action="store_true", help="also list layers with no cost")
-    p.set_defaults(func=_summary)
-
-
-def _summary(args) -> int:
-    from course import models
-
-    model = models.create(args.model)
-    print(f"{args.model}: input {tuple(model.input_shape[1:])}")
-    print(format_table(layer_table(model), only_costly=not args.all))
-    return 0
-
-
 def response_stds(model, images, suffix="_bn2"):
     """Std of each named layer's output over ``images`` (He et al. 2015, Figure 7).
 
