@@ -49,7 +49,8 @@ main: $(BIN)/.installed
 HUGE_PAGES = GLIBC_TUNABLES=glibc.malloc.hugetlb=1$(if $(GLIBC_TUNABLES),:$(GLIBC_TUNABLES))
 
 test: $(BIN)/.installed
-	$(HUGE_PAGES) COURSE_FAST=1 $(BIN)/python -m pytest -n auto --dist loadfile --nbval-lax tests notebooks solutions
+	$(HUGE_PAGES) COURSE_FAST=1 \
+		$(BIN)/python -m pytest -n auto --dist loadfile --nbval-lax tests notebooks solutions
 
 # The backend-neutral part of the suite (layers, models, augmentation, evaluation, training,
 # optimizers) again on the JAX backend: Keras 3's promise, kept by test.
