@@ -41,6 +41,16 @@ def cifar10():
     return _real("cifar10")
 
 
+@pytest.fixture(scope="session")
+def cifar100():
+    """Full real CIFAR-100 with both label sets: ``{"fine": splits, "coarse": splits}``."""
+    from course import data
+
+    fine = _real("cifar100")
+    coarse = data.load("cifar100", label_mode="coarse", fast=False, verbose=False)
+    return {"fine": fine, "coarse": coarse}
+
+
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
     """No data dir, an empty Keras cache, an empty TFDS data dir and no network: only bundled

@@ -71,6 +71,43 @@ def test_cifar10_real(cifar10):
     assert data.class_names("cifar10")[6] == "frog"
 
 
+# The official fine -> coarse table (CIFAR-100's meta file; e.g. the "sparse2coarse" table
+# that many training scripts carry): fine label i belongs to superclass CIFAR100_COARSE_OF[i].
+CIFAR100_COARSE_OF = [
+    4, 1, 14, 8, 0, 6, 7, 7, 18, 3, 3, 14, 9, 18, 7, 11, 3, 9, 7, 11, 6, 11, 5, 10, 7, 6, 13, 15,
+    3, 15, 0, 11, 1, 10, 12, 14, 16, 9, 11, 5, 5, 19, 8, 8, 15, 13, 14, 17, 18, 10, 16, 4, 17, 4,
+    2, 0, 17, 4, 18, 17, 10, 3, 2, 12, 12, 16, 12, 1, 9, 19, 2, 10, 0, 1, 16, 12, 9, 13, 15, 13,
+    16, 19, 2, 4, 6, 19, 5, 5, 8, 19, 18, 1, 2, 15, 6, 0, 17, 8, 14, 13]
+
+
+def test_cifar100_real(cifar100):
+    """The official release: split sizes, order, class balance, superclass table, statistics."""
+    (x_train, y_train), (x_test, y_test) = cifar100["fine"]
+    (cx_train, c_train), (cx_test, c_test) = cifar100["coarse"]
+    assert x_train.shape == (50000, 32, 32, 3) and x_train.dtype == np.uint8
+    assert x_test.shape == (10000, 32, 32, 3) and y_test.shape == (10000,)
+    assert list(y_train[:10]) == [19, 29, 0, 11, 1, 86, 90, 28, 23, 31]
+    assert list(y_test[:10]) == [49, 33, 72, 51, 71, 92, 15, 14, 23, 0]
+    assert list(np.bincount(y_train)) == [500] * 100
+    assert list(np.bincount(y_test)) == [100] * 100
+    assert list(np.bincount(c_train)) == [2500] * 20 and list(np.bincount(c_test)) == [500] * 20
+    np.testing.assert_array_equal(cx_train, x_train)  # the same images in both label modes
+    np.testing.assert_array_equal(cx_test, x_test)
+    for fine, coarse in ((y_train, c_train), (y_test, c_test)):
+        np.testing.assert_array_equal(coarse, np.take(CIFAR100_COARSE_OF, fine))
+    # The published high-precision statistics: not one image in the wrong split. (Exact, from
+    # each channel's histogram of the 256 grey levels: no float copy of 150 M pixels.)
+    levels = np.arange(256) / 255
+    counts = [np.bincount(x_train[..., c].ravel(), minlength=256) for c in range(3)]
+    mean = np.array([levels @ h for h in counts]) / x_train[..., 0].size
+    std = np.sqrt(np.array([levels**2 @ h for h in counts]) / x_train[..., 0].size - mean**2)
+    np.testing.assert_allclose(mean, [0.5070751592, 0.4865488733, 0.4409178434], atol=1e-9)
+    np.testing.assert_allclose(std, [0.2673342859, 0.2564384629, 0.2761504713], atol=1e-9)
+    names, superclasses = data.class_names("cifar100"), data.class_names("cifar100", "coarse")
+    assert (names[0], names[99], superclasses[CIFAR100_COARSE_OF[0]]) == (
+        "apple", "worm", "fruit_and_vegetables")
+
+
 # --- CIFAR in the real formats, on small fixtures -------------------------------------------
 
 
