@@ -64,15 +64,16 @@ JAX_TESTS = tests/test_batchnorm_dropout.py tests/test_fused_batchnorm.py \
 # contract alone is 60% of the work), and XLA programs cached, so the weight initialisers every
 # model compiles again (62 programs for GoogLeNet) compile once per run. Measured on 2 cores:
 # 160-165 s by file, 148-157 s by test, 136-147 s with the cache. The cache is the user's
-# (~/.cache/course/jax, at most 256 MB, least recently used entries go first), as uv's and pip's
-# are: a new clone or a CI run on the same machine starts warm (JAX keys every program by its
-# HLO, flags and versions, so a stale entry is never used).
+# (~/.cache/course/jax, about 15 MB per JAX version; delete it at will), as uv's and pip's are: a
+# new clone or a CI run on the same machine starts warm (JAX keys every program by its HLO, flags
+# and versions, so a stale entry is never used). Not with JAX's size limit: its LRU bookkeeping
+# (filelock, a scan per entry) made the run 348 s instead of 127.
 # XLA compiles each of those small programs with LLVM's optimisations; at backend level 1 instead
 # of the default it compiles them about 3x faster (GoogLeNet built in 4.8 s instead of 13), and
 # the suite's small computations lose nothing measurable: 102 s instead of 160 on a Zen 4 (level
 # 0 compiles faster still but runs VGG's large initialisers 3x slower: 120 s).
 JAX_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/course/jax
-JAX_CACHE = JAX_COMPILATION_CACHE_DIR=$(JAX_CACHE_DIR) JAX_COMPILATION_CACHE_MAX_SIZE=268435456 \
+JAX_CACHE = JAX_COMPILATION_CACHE_DIR=$(JAX_CACHE_DIR) \
 	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0 \
 	XLA_FLAGS="--xla_backend_optimization_level=1 $(XLA_FLAGS)"
 
