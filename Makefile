@@ -66,8 +66,8 @@ JAX_TESTS = tests/test_batchnorm_dropout.py tests/test_fused_batchnorm.py \
 # 160-165 s by file, 148-157 s by test, 136-147 s with the cache. The cache is the user's
 # (~/.cache/course/jax, about 15 MB per JAX version; delete it at will), as uv's and pip's are: a
 # new clone or a CI run on the same machine starts warm (JAX keys every program by its HLO, flags
-# and versions, so a stale entry is never used). Not with JAX's size limit: its LRU bookkeeping
-# (filelock, a scan per entry) made the run 348 s instead of 127.
+# and versions, so a stale entry is never used). Not with JAX's size limit
+# (JAX_COMPILATION_CACHE_MAX_SIZE, which needs filelock): a cold run took 348 s instead of 113-127.
 # XLA compiles each of those small programs with LLVM's optimisations; at backend level 1 instead
 # of the default it compiles them about 3x faster (GoogLeNet built in 4.8 s instead of 13), and
 # the suite's small computations lose nothing measurable: 102 s instead of 160 on a Zen 4 (level

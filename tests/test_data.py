@@ -71,8 +71,9 @@ def test_cifar10_real(cifar10):
     assert data.class_names("cifar10")[6] == "frog"
 
 
-# The official fine -> coarse table (CIFAR-100's meta file; e.g. the "sparse2coarse" table
-# that many training scripts carry): fine label i belongs to superclass CIFAR100_COARSE_OF[i].
+# The official fine -> coarse table (the original release pairs every image's fine and coarse
+# label; many training scripts carry it as "sparse2coarse"): fine label i is in superclass
+# CIFAR100_COARSE_OF[i].
 CIFAR100_COARSE_OF = [
     4, 1, 14, 8, 0, 6, 7, 7, 18, 3, 3, 14, 9, 18, 7, 11, 3, 9, 7, 11, 6, 11, 5, 10, 7, 6, 13, 15,
     3, 15, 0, 11, 1, 10, 12, 14, 16, 9, 11, 5, 5, 19, 8, 8, 15, 13, 14, 17, 18, 10, 16, 4, 17, 4,
