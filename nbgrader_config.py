@@ -51,7 +51,7 @@ c.Execute.interrupt_on_timeout = True  # a cell that hangs is stopped; later cel
 # The kernels' channels encrypted (CurveZMQ) where jupyter_client and libzmq can: otherwise
 # ipykernel warns at every notebook that they are plain text, readable by others on the machine.
 try:
-    from course.grading.notebook_runner import kernel_encryption
+    from course.grading.notebooks.kernel import kernel_encryption
 
     _encryption = kernel_encryption()  # "auto" (if the kernel can) or None
 except ImportError:  # nbgrader run where the course package is not installed: plain channels

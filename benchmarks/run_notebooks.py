@@ -96,7 +96,7 @@ def run_one(path: Path, timeout: float, fast: bool, site_cache: bool = True) -> 
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from course.grading.notebook_runner import kernel_config
+    from course.grading.notebooks.kernel import kernel_config
 
     env_fast = os.environ.pop("COURSE_FAST", None)
     if fast:

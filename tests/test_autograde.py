@@ -1,14 +1,17 @@
-"""``python -m course autograde``: a batch of hostile submissions, each graded in isolation.
+"""``python -m course autograde``: a class of honest, broken and hostile submissions.
 
 A toy exercise (no TensorFlow in its kernel, so each notebook takes seconds) stands for the
-course's: one student solved it, one edited and deleted check cells, one hangs, one fills
-memory, and the student folder names are hostile. Everyone gets the points earned; the batch
-goes on; the gradebook is escaped; fast mode is refused unless it is a dry run.
+course's. Every notebook runs in the bubblewrap sandbox with its check cells in the judge: each
+student gets the points the real answers earn, whatever their code does in its kernel; nobody
+takes the batch down; the gradebook is the batch's alone and escaped; fast mode is refused unless
+it is a dry run. The real exercises against real forgeries: ``test_judge.py``; the sandbox's
+walls: ``test_sandbox.py``.
 """
 from __future__ import annotations
 
 import copy
 import csv
+import os
 from pathlib import Path
 
 import nbformat
@@ -16,9 +19,14 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course import exercises
-from course.grading import autograde, gradebook
+from course.grading import gradebook
+from course.grading.notebooks import batch as batch_module
+from course.grading.notebooks.batch import AutogradeError, Batch, autograde
+from course.grading.notebooks.sandbox import Limits, bwrap_path
 
 SOLVED = '=HYPERLINK("x")\nsolved'  # a folder name that is a formula and has a newline
+needs_bwrap = pytest.mark.skipif(bwrap_path() is None and not os.environ.get("CI"),
+                                 reason="needs bubblewrap (apt-get install bubblewrap)")
 
 
 def toy_root(tmp_path) -> Path:
@@ -30,10 +38,13 @@ def toy_root(tmp_path) -> Path:
         new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
                       "    ### END SOLUTION"),
         new_code_cell("# GRADED: double, 3 points\nassert double(2) == 4\n"
-                      "### BEGIN HIDDEN TESTS\nassert double(-1) == -2\n### END HIDDEN TESTS"),
+                      "### BEGIN HIDDEN TESTS\nassert double(-1) == -2\n"
+                      "assert type(double(5)) is int\n### END HIDDEN TESTS"),
         new_code_cell("def half(x):\n    ### BEGIN SOLUTION\n    return x / 2\n"
                       "    ### END SOLUTION"),
-        new_code_cell("# GRADED: half, 2 points\nassert half(4) == 2"),
+        new_code_cell("# GRADED: half, 2 points\nassert half(4) == 2\n"
+                      "### BEGIN HIDDEN TESTS\nassert [half(v) for v in (1, 3)] == [0.5, 1.5]\n"
+                      "### END HIDDEN TESTS"),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
@@ -42,131 +53,206 @@ def toy_root(tmp_path) -> Path:
     return root
 
 
-def submit(folder: Path, student: str, nb) -> None:
-    (folder / student / "99_toy").mkdir(parents=True)
-    nbformat.write(nb, folder / student / "99_toy" / "99_toy.ipynb")
+def submit(folder: Path, student: str, nb, name: str = "99_toy.ipynb") -> Path:
+    """Write the notebook as a student's file (as JSON: a hostile one need not be valid)."""
+    import json
+
+    (folder / student / "99_toy").mkdir(parents=True, exist_ok=True)
+    path = folder / student / "99_toy" / name
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def answer(nb, cell: int, source: str):
+    nb = copy.deepcopy(nb)
+    nb.cells[cell].source = source
+    return nb
+
+
+#: Forgeries in the student's kernel with wrong answers (double returns x + 2, half is right).
+#: Before, each of these passed `assert double(2) == 4` in the kernel; the judge runs it.
+WRONG_DOUBLE = "def double(x):\n    return x + 2\n"
+FORGERIES = {
+    "patches_assert": WRONG_DOUBLE + "import builtins\nclass Quiet(Exception):\n    pass\n"
+                      "builtins.AssertionError = Quiet\n",
+    "lying_int": "class Lie(int):\n    def __eq__(self, other):\n        return True\n"
+                 "    __hash__ = int.__hash__\n\ndef double(x):\n    return Lie(0)\n",
+    "transformer": WRONG_DOUBLE + "def wrap(lines):\n    return ['try:\\n'] + ['    ' + l for l "
+                   "in lines] + ['\\nexcept BaseException:\\n    pass\\n']\n"
+                   "get_ipython().input_transformers_cleanup.append(wrap)\n",
+    "fast_env": WRONG_DOUBLE + "import os\nos.environ['COURSE_FAST'] = '1'\n"
+                "os.environ['NBGRADER_EXECUTION'] = ''\n",
+}
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
+def graded(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("autograde")
     root = toy_root(tmp_path)
     solution = nbformat.read(root / "solutions" / "99_toy.ipynb", as_version=4)
     exercise = nbformat.read(root / "exercises" / "99_toy.ipynb", as_version=4)
+    solved = answer(answer(exercise, 2, "def double(x):\n    return 2 * x"), 4,
+                    "def half(x):\n    return x / 2")
     submitted = tmp_path / "submitted"
-    submit(submitted, SOLVED, solution)
+    submit(submitted, SOLVED, solved)
     tampered = copy.deepcopy(exercise)  # unsolved; the checks edited to pass, then deleted
     tampered.cells[3].source = "pass"
     del tampered.cells[4:6]
     submit(submitted, "tampered", tampered)
-    hangs = copy.deepcopy(solution)
-    hangs.cells[4].source = "import time\ntime.sleep(3600)"
-    submit(submitted, "hangs", hangs)
-    hog = copy.deepcopy(solution)
-    hog.cells[4].source = "blocks = []\nwhile True:\n    blocks.append(b'x' * 50_000_000)"
-    submit(submitted, "hog", hog)
+    submit(submitted, "hangs", answer(solved, 4, "import time\ntime.sleep(3600)"))
+    submit(submitted, "hog", answer(solved, 4, "blocks = []\nwhile True:\n"
+                                                "    blocks.append(b'x' * 50_000_000)"))
+    for name, source in FORGERIES.items():
+        submit(submitted, name, answer(solved, 2, source))
+    # an extra cell claiming to be a 100-point check cell, without an id, and one with a null id
+    claims = copy.deepcopy(solved)
+    for source, meta in (("print('mine')", {"nbgrader": {"grade": True, "points": 100},
+                                             "tags": 5}),
+                         ("print(2)", {"nbgrader": {"grade": True, "points": 100,
+                                                    "grade_id": None}})):
+        claims.cells.append({"cell_type": "code", "metadata": meta, "source": source,
+                             "outputs": [], "execution_count": None})
+    submit(submitted, "claims", claims)
+    submit(submitted, "renamed", solved, "99_toy (1).ipynb")
     (submitted / "broken" / "99_toy").mkdir(parents=True)
     (submitted / "broken" / "99_toy" / "99_toy.ipynb").write_text("{not json")
+    (submitted / "fifo" / "99_toy").mkdir(parents=True)
+    os.mkfifo(submitted / "fifo" / "99_toy" / "99_toy.ipynb")
     out = tmp_path / "out"
     mp = pytest.MonkeyPatch()
     mp.delenv("COURSE_FAST", raising=False)
     try:
-        # 12 s: a kernel without TensorFlow starts and runs the toy in about 2 s, even on a
-        # loaded machine far below the limit; the notebook that hangs costs the whole limit.
-        grades = autograde.autograde(submitted, out, root, time_limit=12, memory_mb=400)
+        # 20 s: a kernel without TensorFlow starts and runs the toy in a few seconds, even on a
+        # loaded machine; the notebook that hangs costs the whole limit.
+        grades = autograde(Batch(submitted, out, root, limits=Limits(time_s=20, memory_mb=400)))
     finally:
         mp.undo()
     return {g.student: g for g in grades}, out, root, submitted
 
 
-def test_everyone_gets_the_points_earned(batch):
-    grades, _, _, _ = batch
+@needs_bwrap
+def test_everyone_gets_the_points_earned(graded):
+    grades, _, _, _ = graded
     assert {name: (g.points, g.max_points, g.status) for name, g in grades.items()} == {
         SOLVED: (5, 5, "completed"),
         "tampered": (0, 5, "completed"),  # check cells restored: the placeholders raise
         "hangs": (3, 5, "timeout"),
         "hog": (3, 5, "memory"),
+        # forgeries: double is wrong, half is right, whatever the kernel was made to do
+        "patches_assert": (2, 5, "completed"),
+        "lying_int": (2, 5, "completed"),
+        "transformer": (2, 5, "completed"),
+        "fast_env": (2, 5, "completed"),
+        "claims": (5, 5, "completed"),  # its extra "check cells" count for nothing
+        "renamed": (5, 5, "completed"),
         "broken": (0, 5, "unreadable"),
+        "fifo": (0, 5, "unreadable"),
     }
-    assert grades["hog"].peak_mb > 400
+    assert grades["hog"].peak_mb > 300
     assert any("double had been edited: restored" in n for n in grades["tampered"].notes)
     assert any("half had been deleted: put back" in n for n in grades["tampered"].notes)
     assert [c.status for c in grades["hangs"].cells] == ["passed", "not run"]
+    assert "should be named 99_toy.ipynb" in " ".join(grades["renamed"].notes)
+    assert "FIFO" in " ".join(grades["fifo"].notes)
 
 
-def test_hidden_tests_run_and_restored_cells_are_in_the_graded_notebook(batch):
-    _, out, _, _ = batch
-    graded = nbformat.read(out / "autograded" / "tampered" / "99_toy.ipynb", as_version=4)
-    sources = [c.source for c in graded.cells]
+@needs_bwrap
+def test_the_graded_notebook_holds_the_judges_verdicts(graded):
+    _, out, _, _ = graded
+    nb = nbformat.read(out / "autograded" / "tampered" / "99_toy.ipynb", as_version=4)
+    sources = [c.source for c in nb.cells]
     assert any("double(-1) == -2" in s for s in sources)  # hidden test, from the source
     assert sum(s.startswith("# GRADED:") for s in sources) == 2
+    checks = [c for c in nb.cells if c.source.startswith("# GRADED:")]
+    assert all(o.get("ename") == "GradingFailed" for c in checks for o in c.outputs
+               if o.output_type == "error")
 
 
-def test_gradebook_and_feedback(batch):
-    grades, out, _, _ = batch
+@needs_bwrap
+def test_gradebook_and_feedback(graded):
+    grades, out, _, _ = graded
     with open(out / "gradebook.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 5
+    assert len(rows) == len(grades)
     hostile = next(r for r in rows if "solved" in r["student"])
     assert hostile["student"] == "'=HYPERLINK(\"x\")\\nsolved"  # no formula, one line
     assert (hostile["points"], hostile["max_points"], hostile["counts"]) == ("5", "5", "yes")
     assert hostile["cells"] == "double=3/3; half=2/2"
     feedback = (out / "feedback" / "tampered" / "99_toy.txt").read_text()
     assert "score: 0 / 5" in feedback and "NotImplementedError" in feedback
+    assert "double(-1)" not in feedback  # no hidden test's code in what students read
     hangs = (out / "feedback" / "hangs" / "99_toy.txt").read_text()
-    assert "time limit of 12 s" in hangs and "not run" in hangs
+    assert "time limit of 20 s" in hangs and "not run" in hangs
     assert (out / "feedback" / gradebook.safe_name(SOLVED) / "99_toy.txt").exists()
 
 
-def test_fast_mode_is_refused_unless_a_dry_run(batch, monkeypatch, tmp_path):
-    _, _, root, submitted = batch
+@needs_bwrap
+def test_the_command_names_every_submission_that_needs_a_look(graded, capsys):
+    from course.grading.autograde import attention
+
+    grades, _, _, _ = graded
+    lines = "\n".join(attention(grades.values()))
+    for name in ("hangs", "hog", "broken", "fifo", "renamed", "tampered"):
+        assert name in lines
+    assert "99_toy.ipynb" in lines and "memory" in lines and "timeout" in lines
+
+
+def test_fast_mode_is_refused_unless_a_dry_run(tmp_path, monkeypatch):
+    root = toy_root(tmp_path)
     monkeypatch.setenv("COURSE_FAST", "1")
-    with pytest.raises(autograde.AutogradeError, match="COURSE_FAST=1 is set"):
-        autograde.autograde(submitted, tmp_path / "refused", root)
-    assert not (tmp_path / "refused").exists()
-    env = autograde.kernel_env(dry_run=True)
-    assert env["COURSE_FAST"] == "1" and env["NBGRADER_EXECUTION"] == "autograde"
-    monkeypatch.delenv("COURSE_FAST")
-    assert "COURSE_FAST" not in autograde.kernel_env(dry_run=False)
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(AutogradeError, match="COURSE_FAST=1") as err:
+        autograde(Batch(tmp_path / "sub", tmp_path / "out", root))
+    assert err.value.exit_code == 2
 
 
+def test_without_bubblewrap_grading_refuses_and_says_how_to_install(tmp_path, monkeypatch):
+    root = toy_root(tmp_path)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.delenv("COURSE_FAST", raising=False)
+    monkeypatch.setattr(batch_module, "bwrap_path", lambda: None)
+    with pytest.raises(AutogradeError, match="apt-get install bubblewrap.*--no-sandbox"):
+        autograde(Batch(tmp_path / "sub", tmp_path / "out", root))
+
+
+@needs_bwrap
 def test_dry_run_scores_do_not_count(tmp_path, monkeypatch):
     root = toy_root(tmp_path)
-    submitted = tmp_path / "submitted"
-    submit(submitted, "student", nbformat.read(root / "solutions" / "99_toy.ipynb",
-                                               as_version=4))
+    solution = nbformat.read(root / "solutions" / "99_toy.ipynb", as_version=4)
+    submit(tmp_path / "sub", "ann", solution)
     monkeypatch.setenv("COURSE_FAST", "1")
-    grades = autograde.autograde(submitted, tmp_path / "out", root, dry_run=True, time_limit=120)
-    assert grades[0].points == 5 and grades[0].counts is False
-    with open(tmp_path / "out" / "gradebook.csv", newline="") as f:
-        assert next(csv.DictReader(f))["counts"] == "no"
-    assert "DRY RUN" in (tmp_path / "out" / "feedback" / "student" / "99_toy.txt").read_text()
+    grades = autograde(Batch(tmp_path / "sub", tmp_path / "out", root, dry_run=True,
+                             limits=Limits(time_s=60)))
+    assert [(g.points, g.counts) for g in grades] == [(5, False)]
+    assert "DRY RUN" in (tmp_path / "out" / "feedback" / "ann" / "99_toy.txt").read_text()
 
 
-def test_unknown_exercises_and_stray_notebooks_get_a_row(tmp_path):
-    submitted = tmp_path / "submitted"
-    (submitted / "ann").mkdir(parents=True)
-    (submitted / "ann" / "42_unknown.ipynb").write_text("{}")
-    (submitted / "stray.ipynb").write_text("{}")
-    found, problems = autograde.find_submissions(submitted, {"99_toy"})
-    assert found == []
-    assert sorted(why.split(" ")[0] for *_, why in problems) == ["a", "no"]
-    found, _ = autograde.find_submissions(submitted, {"99_toy"}, exercise="99_toy")
-    assert [(s.student, s.exercise) for s in found] == [("stray", "99_toy")]
+def test_renamed_and_stray_notebooks_are_named_with_the_fix(tmp_path):
+    from course.grading.notebooks.submissions import find_submissions, intended_exercise
+
+    names = {"03_convolution_arithmetic", "05_batch_norm_backward"}
+    assert intended_exercise("03_convolution_arithmetic (1)", names) == \
+        "03_convolution_arithmetic"
+    assert intended_exercise("Copy of 05_batch_norm_backward", names) == "05_batch_norm_backward"
+    assert intended_exercise("03_conv", names) == "03_convolution_arithmetic"
+    assert intended_exercise("homework", names) is None
+    for rel in ("a/03_convolution_arithmetic.ipynb", "a/03_convolution_arithmetic (1).ipynb",
+                "b/homework.ipynb", "loose.ipynb"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("{}")
+    found, problems = find_submissions(tmp_path, names)
+    assert [(s.student, s.path.name) for s in found] == [("a", "03_convolution_arithmetic.ipynb")]
+    why = {(student, Path(path).name): reason for student, _, path, reason in problems}
+    assert "only 03_convolution_arithmetic.ipynb was graded" in \
+        why[("a", "03_convolution_arithmetic (1).ipynb")]
+    assert "name the notebook after its exercise" in why[("b", "homework.ipynb")]
+    assert "folder named after the student" in why[("loose", "loose.ipynb")]
 
 
-def test_kernel_channels_are_encrypted_where_possible(tmp_path):
-    """ipykernel 7.4+ warns at every start that plain TCP channels can be read by anyone on the
-    machine; the runner asks jupyter_client for CurveZMQ, and the warning is gone."""
-    from course.grading import notebook_runner
-    from course.grading.sandbox import course_env
-
-    if notebook_runner.kernel_encryption() is None:
-        pytest.skip("this jupyter_client or libzmq cannot encrypt a kernel's channels")
-    nb = new_notebook(cells=[new_code_cell("x = 1")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    run = notebook_runner.run_isolated(nb, tmp_path / "work", tmp_path / "private",
-                                       time_limit=60, memory_mb=2000, env=course_env())
-    assert run.outcome == "completed" and run.cells[0]["status"] == "ok"
-    assert "without encryption" not in (tmp_path / "private" / "runner.log").read_text()
+def test_a_course_folder_is_enough_to_grade_from(tmp_path):
+    """`release --course-dir` lays out source/NN/NN.ipynb: autograde reads its sources there."""
+    root = toy_root(tmp_path)
+    course_dir = tmp_path / "grading" / "source" / "99_toy"
+    course_dir.mkdir(parents=True)
+    (course_dir / "99_toy.ipynb").write_bytes((root / "solutions" / "99_toy.ipynb").read_bytes())
+    assert batch_module.sources(tmp_path / "grading") == {"99_toy": course_dir / "99_toy.ipynb"}

@@ -76,7 +76,7 @@ def test_release_equals_exercises(course):
 def test_kernels_run_quietly_on_encrypted_channels(course):
     """nbgrader_config.py asks for CurveZMQ: ipykernel's plain-text warning is not printed
     once per notebook into the instructor's terminal."""
-    from course.grading.notebook_runner import kernel_encryption
+    from course.grading.notebooks.kernel import kernel_encryption
 
     if kernel_encryption() is None:
         pytest.skip("this jupyter_client or libzmq cannot encrypt a kernel's channels")

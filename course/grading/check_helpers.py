@@ -4,9 +4,12 @@
   ``NotImplementedError`` of an unsolved cell, or a bug) becomes a ``GradingError`` that names
   the call, so the student reads what failed instead of a traceback into the course's code;
 - ``describe``, ``describe_call``, ``callable_name``: values and calls as a message shows them;
-- ``check_array``: an array against a reference, with the worst element in the message.
+- ``check_array``: an array against a reference, with the worst element in the message;
+- ``kernel_side``: marks a helper that must run where the student's object lives.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -81,3 +84,27 @@ def check_array(what: str, got, expected, atol: float = 1e-5, rtol: float = 1e-5
             f"{expected[worst]:.6g}); allowed: {atol:g} + {rtol:g} x |reference|. "
             f"{hint}".strip())
     print(f"PASS: {what} matches the reference (max |difference| {error.max():.2g}).")
+
+
+def kernel_side(helper):
+    """Mark ``helper(obj, ...)`` as a check helper that runs where ``obj`` lives.
+
+    In the student's own run ``obj`` is a real object and the helper runs as written. When the
+    autograder's judge runs a check cell, a student's object stays in the student's kernel (a
+    ``Remote``): the helper then runs there, on the object itself, and only its plain result
+    (arrays, numbers, lists) comes back for the judge to compare. Use it for what needs the
+    student's class in the same process (a layer inside a compiled model, a ``tf.data``
+    pipeline, counting the products a function does). ``obj`` may also be a list whose first
+    item decides."""
+    path = f"{helper.__module__}.{helper.__qualname__}"
+
+    @functools.wraps(helper)
+    def run(obj, *args, **kwargs):
+        first = obj[0] if isinstance(obj, (list, tuple)) and obj else obj
+        remote = getattr(first, "__course_run__", None)
+        if remote is not None:
+            return remote(path, (obj, *args), kwargs)
+        return helper(obj, *args, **kwargs)
+
+    run.__course_helper__ = path
+    return run

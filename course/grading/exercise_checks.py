@@ -23,13 +23,14 @@ import numpy as np
 
 from course.grading import GradingError
 from course.grading.check_helpers import (  # noqa: F401  (call, check_array: for cells)
-    call, call_checked, callable_name, check_array, describe, describe_call)
+    call, call_checked, callable_name, check_array, describe, describe_call, kernel_side)
 # The checks of models, augmentation layers and fine-tuning live in model_checks; graded cells
 # reach every check through this one module.
 from course.grading.model_checks import (  # noqa: F401
     check_accuracy, check_config, check_crop_flip, check_discriminative_rates,
     check_inference_identity, check_layers, check_margin, check_params, check_seeded,
-    check_whitening)
+    check_whitening, config_round_trip, fit_one_epoch, layer_outputs, pipeline_batches,
+    shared_layers)
 
 
 def _plain(value):
@@ -157,6 +158,7 @@ def _value(x):
     return x.value if isinstance(x, Tracked) else x
 
 
+@kernel_side
 def count_multiplications(func, data, filters):
     """``(outputs as a flat float array, products)`` of ``func(data, filters)`` on tracked
     values: NumPy object arrays of ``Tracked`` numbers with the shapes of ``data`` and

@@ -16,7 +16,7 @@ import numpy as np
 
 from course import config
 from course.grading import GradingError
-from course.grading.check_helpers import call_checked, check_array
+from course.grading.check_helpers import call_checked, check_array, kernel_side
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,22 +172,92 @@ def check_whitening(out, images) -> None:
                      "max(std, 1/sqrt(number of values)).")
 
 
+@kernel_side
+def config_round_trip(layer) -> tuple:
+    """``(layer.get_config(), type(layer).from_config(that).get_config())``."""
+    config_ = call_checked(layer.get_config, what=f"{type(layer).__name__}.get_config()")
+    again = call_checked(type(layer).from_config, (config_,), what="from_config(get_config())")
+    return config_, again.get_config()
+
+
 def check_config(layer, **expected) -> None:
     """``get_config`` holds the constructor arguments and ``from_config`` rebuilds the layer."""
-    config_ = call_checked(layer.get_config, what=f"{type(layer).__name__}.get_config()")
+    config_, again = config_round_trip(layer)
+    if not isinstance(config_, dict):
+        raise GradingError(f"get_config() returned a {type(config_).__name__}, expected a dict.")
     for key, value in expected.items():
         if config_.get(key) != value:
             raise GradingError(f"get_config() has {key}={config_.get(key)!r}, expected {value!r}. "
                                "Return {**super().get_config(), ...} with every __init__ "
                                "argument.")
-    again = call_checked(type(layer).from_config, (config_,), what="from_config(get_config())")
-    if again.get_config() != config_:
+    if again != config_:
         raise GradingError("from_config(layer.get_config()) builds a layer with another config.")
     print(f"PASS: {type(layer).__name__}.get_config() round-trips.")
 
 
+@kernel_side
+def layer_outputs(layer, images, training: bool = False):
+    """``layer`` inside a compiled model: ``keras.Model(inputs, layer(inputs, training))``'s
+    ``predict(images)``, as a NumPy array."""
+    import keras
+
+    images = np.asarray(images)
+
+    def run():
+        inputs = keras.Input(images.shape[1:])
+        model = keras.Model(inputs, layer(inputs, training=training))
+        return np.asarray(model.predict(images, verbose=0))
+
+    return call_checked(run, what=f"{type(layer).__name__} inside a compiled model")
+
+
+@kernel_side
+def pipeline_batches(augment, images, labels, batch_size: int) -> list:
+    """The ``(images, labels)`` batches of ``course.data.pipeline(images, labels, batch_size,
+    augment=augment)``, as NumPy arrays: the layer inside a ``tf.data`` map."""
+    from course import data
+
+    def run():
+        dataset = data.pipeline(images, labels, batch_size=batch_size, shuffle=False,
+                                augment=augment)
+        return [(np.asarray(x), np.asarray(y)) for x, y in dataset]
+
+    return call_checked(run, what=f"data.pipeline with {type(augment).__name__}")
+
+
+@kernel_side
+def fit_one_epoch(stack, images, labels, batch_size: int = 32) -> float:
+    """The layers of ``stack`` (in order) between an input and a 10-way dense head, trained one
+    epoch with SGD (a compiled train step); returns the last loss."""
+    import keras
+
+    images = np.asarray(images)
+
+    def run():
+        inputs = keras.Input(images.shape[1:])
+        x = inputs
+        for layer in stack:
+            x = layer(x)
+        model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(x)))
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = model.fit(images, labels, batch_size=batch_size, epochs=1, verbose=0)
+        return float(history.history["loss"][-1])
+
+    names = ", ".join(type(layer).__name__ for layer in stack)
+    return call_checked(run, what=f"training a model with {names} for one epoch")
+
+
 # ---------------------------------------------------------------------------------------------
 # Transfer learning
+
+
+@kernel_side
+def shared_layers(make_model, pretrained) -> list[str]:
+    """The names of the layers of ``make_model(pretrained)`` that are ``pretrained``'s own
+    layer objects (training the new model would change the pretrained one)."""
+    model = call_checked(make_model, (pretrained,))
+    own = {id(layer) for layer in pretrained.layers}
+    return [layer.name for layer in getattr(model, "layers", []) if id(layer) in own]
 
 
 def check_discriminative_rates(recipe, model) -> list:

@@ -72,20 +72,21 @@ def _size(n: int) -> str:
     return f"{n / MIB:,.1f} MiB" if n >= MIB else f"{n:,} bytes"
 
 
-def take_file(path, dest, limits: Limits = Limits()) -> int:
+def take_file(path, dest, limits: Limits = Limits(), what: str = ".keras file",
+              how: str = HOW_TO_SAVE) -> int:
     """Copy the regular file at ``path`` to ``dest``; return its size or raise ``Refusal``.
 
     The last path component is never followed if it is a symbolic link (a link in a folder of
     submissions could point at another student's file), and nothing but a regular file is
     opened: ``lstat`` first, then ``open(O_NOFOLLOW | O_NONBLOCK)`` and ``fstat`` to catch a
-    swap in between.
+    swap in between. ``what`` and ``how`` name the expected file and how to make one, for the
+    messages.
     """
     name = os.path.basename(os.fsdecode(path))
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        raise Refusal("missing", "file not found. Export with "
-                                 "course.grading.export_submission().") from None
+        raise Refusal("missing", f"file not found. {how}") from None
     except OSError as err:
         raise Refusal("unreadable", f"cannot read {name}: {err.strerror}.") from None
     if stat.S_ISLNK(st.st_mode):
@@ -93,13 +94,12 @@ def take_file(path, dest, limits: Limits = Limits()) -> int:
                                  "(one could point at another student's file). Submit the file "
                                  "itself.")
     if not stat.S_ISREG(st.st_mode):
-        raise Refusal("not_regular", f"{name} is {_kind(st.st_mode)}, not a .keras file. "
-                                     + HOW_TO_SAVE)
+        raise Refusal("not_regular", f"{name} is {_kind(st.st_mode)}, not a {what}. " + how)
     if st.st_size == 0:
-        raise Refusal("empty", f"{name} is empty (0 bytes). " + HOW_TO_SAVE)
+        raise Refusal("empty", f"{name} is empty (0 bytes). " + how)
     if st.st_size > limits.file_mb * MIB:
         raise Refusal("too_large", f"{name} is {_size(st.st_size)}; the grader's limit is "
-                                   f"{limits.file_mb:,} MiB. Submit a smaller model.")
+                                   f"{limits.file_mb:,} MiB. Submit a smaller {what}.")
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags)

@@ -1,0 +1,220 @@
+"""Autograding a folder of submitted notebooks: ``python -m course autograde SUBMITTED --out DIR``.
+
+For each submission the batch copies the file into its own private folder, makes a
+``NotebookJob`` and runs it in a process of its own (``job.run_in_process``): the student's
+kernel in its sandbox, the check cells in the judge. The batch alone writes the results, the
+moment each is known: ``DIR/gradebook.csv`` (one row per student and exercise),
+``DIR/feedback/STUDENT/EXERCISE.txt`` and ``DIR/autograded/STUDENT/EXERCISE.ipynb``.
+
+Sources come from ``ROOT/solutions/NN_topic.ipynb`` (the repository) or, in an nbgrader course
+folder written by ``python -m course release --course-dir``, ``ROOT/source/NN_topic/
+NN_topic.ipynb``. The sandbox never shows the kernel ``ROOT``, ``SUBMITTED``, ``DIR`` or the
+instructor's answer keys.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from course import config
+from course.grading.gradebook import NotebookGrade, feedback_text, safe_name, write_gradebook
+from course.grading.notebooks.job import NotebookJob, run_in_process
+from course.grading.notebooks.sandbox import Limits, bwrap_path, install_hint
+from course.grading.notebooks.submissions import Submission, find_submissions
+from course.grading.report import printable
+
+
+class AutogradeError(RuntimeError):
+    """A grader-side problem (nothing to grade, no sources, no sandbox); ``exit_code`` says
+    which (2: the command was asked for something it refuses, 3: the grader's own problem)."""
+
+    def __init__(self, message: str, exit_code: int = 3):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def sources(root) -> dict[str, Path]:
+    """``{exercise: source notebook}`` from ``ROOT/solutions/`` or an nbgrader course folder's
+    ``ROOT/source/NN_topic/NN_topic.ipynb``."""
+    root = Path(root)
+    found = {p.stem: p for p in sorted((root / "solutions").glob("*.ipynb"))}
+    if not found:
+        found = {p.parent.name: p for p in sorted((root / "source").glob("*/*.ipynb"))
+                 if p.stem == p.parent.name}
+    return found
+
+
+def data_mounts() -> list[list[str]]:
+    """The data folders the student's kernel may read, as ``[host, inside]`` pairs: the
+    ``COURSE_DATA_DIR`` (same path inside), the Keras cache and TensorFlow Datasets' folder
+    (where the course's loader looks for them in the kernel's home)."""
+    from course.grading.notebooks.sandbox import HOME
+
+    mounts = []
+    folder = os.environ.get(config.DATA_DIR_ENV, "").strip()
+    if folder and os.path.isdir(folder):
+        mounts.append([os.path.realpath(folder), os.path.realpath(folder)])
+    keras_home = os.environ.get("KERAS_HOME") or os.path.expanduser("~/.keras")
+    if os.path.isdir(os.path.join(keras_home, "datasets")):
+        mounts.append([os.path.join(keras_home, "datasets"), f"{HOME}/.keras/datasets"])
+    tfds = os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+    if os.path.isdir(tfds):
+        mounts.append([tfds, f"{HOME}/tensorflow_datasets"])
+    return mounts
+
+
+def limits_for_notebook(notebook, base: Limits | None = None) -> Limits:
+    """The notebook's limits: ``base``, with the time limit the exercise states
+    (``metadata.course.time_limit_s``, written by ``exercises --write`` from the exercise's
+    measured cost) unless ``base`` set one of its own."""
+    base = base or Limits()
+    limit = notebook.metadata.get("course", {}).get("time_limit_s")
+    if isinstance(limit, (int, float)) and limit > 0 and base.time_s == Limits().time_s:
+        base = replace(base, time_s=float(limit))
+    return base
+
+
+def limits_for(source: Path, base: Limits) -> Limits:
+    import nbformat
+
+    return limits_for_notebook(nbformat.read(source, as_version=4), base)
+
+
+#: What a submitted notebook is, and how a student makes one (for refusals).
+NOTEBOOK_FILE = ("notebook (.ipynb)", "Submit the .ipynb file Jupyter saved (File > Save and "
+                 "Checkpoint), under its exercise's name.")
+
+
+def max_points(source: Path) -> float:
+    import nbformat
+
+    from course import exercises
+
+    notebook = nbformat.read(source, as_version=4)
+    return sum(exercises.points(notebook, source.stem).values())
+
+
+@dataclass
+class Batch:
+    """One autograding run's settings."""
+
+    submitted: Path
+    out: Path
+    root: Path = Path(".")
+    exercise: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    dry_run: bool = False
+    sandbox: bool = True
+
+
+def _job_env(dry_run: bool) -> dict:
+    """The environment of a job process: this one's, fast mode only for a dry run."""
+    from course.grading.sandbox import course_env
+
+    env = course_env()
+    env.pop(config.FAST_ENV, None)
+    env.pop("COURSE_DRY_RUN", None)
+    if dry_run:
+        env[config.FAST_ENV] = "1"
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def _kernel_env() -> dict:
+    env = {}
+    folder = os.environ.get(config.DATA_DIR_ENV, "").strip()
+    if folder and os.path.isdir(folder):
+        env[config.DATA_DIR_ENV] = os.path.realpath(folder)
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    from course.grading.sandbox import course_root
+
+    env["PYTHONPATH"] = course_root()
+    return env
+
+
+def autograde(batch: Batch, on_grade=None) -> list[NotebookGrade]:
+    """Grade every submitted notebook under ``batch.submitted``; write the gradebook, feedback
+    and autograded notebooks in ``batch.out`` after each; return the grades."""
+    if config.is_fast() and not batch.dry_run:
+        raise AutogradeError(
+            "COURSE_FAST=1 is set: fast mode is a smoke test (data subsets, one epoch, smoke "
+            "bars), never a grade. Unset COURSE_FAST to grade, or pass --dry-run to try the "
+            "pipeline in fast mode (every score is then marked as not counting).", exit_code=2)
+    if batch.sandbox and bwrap_path() is None:
+        raise AutogradeError("bubblewrap (bwrap) is not installed: a student's notebook would "
+                             "run as you, able to read the solutions and change the gradebook. "
+                             + install_hint(), exit_code=2)
+    known = sources(batch.root)
+    if not known:
+        raise AutogradeError(f"no solutions/*.ipynb or source/NN_topic/NN_topic.ipynb under "
+                             f"{printable(str(batch.root))}: run from the repository root or "
+                             "the nbgrader course folder, or pass --root.")
+    if batch.exercise is not None and batch.exercise not in known:
+        raise AutogradeError(f"no exercise named {batch.exercise!r}; known: "
+                             f"{', '.join(known)}", exit_code=2)
+    if not Path(batch.submitted).is_dir():
+        raise AutogradeError(f"{printable(str(batch.submitted))} is not a folder of "
+                             "submissions.", exit_code=2)
+    found, problems = find_submissions(batch.submitted, set(known), batch.exercise)
+    if not found and not problems:
+        raise AutogradeError(f"no submitted notebooks under {printable(str(batch.submitted))}.",
+                             exit_code=2)
+    out = Path(batch.out)
+    out.mkdir(parents=True, exist_ok=True)
+    grades = [NotebookGrade(student, name, "skipped", not batch.dry_run,
+                            max_points=max_points(known[name]) if name in known else 0,
+                            notes=[f"{printable(str(path))}: {why}"])
+              for student, name, path, why in problems]
+    for g in grades:
+        _record(out, g, grades, on_grade, batch.limits)
+    private = [str(batch.root), str(batch.submitted), str(out)]
+    env, kernel_env, mounts = _job_env(batch.dry_run), _kernel_env(), data_mounts()
+    work = Path(tempfile.mkdtemp(prefix="course-autograde-"))
+    os.chmod(work, 0o700)
+    try:
+        for number, submission in enumerate(found):
+            grade = _grade_one(batch, submission, known[submission.exercise], work / str(number),
+                               out, private, env, kernel_env, mounts)
+            grades.append(grade)
+            _record(out, grade, grades, on_grade, batch.limits)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return grades
+
+
+def _grade_one(batch, submission: Submission, source: Path, folder: Path, out: Path,
+               private, env, kernel_env, mounts) -> NotebookGrade:
+    from course.grading.precheck import Refusal, take_file
+    from course.grading.tasks import Limits as FileLimits
+    from course.grading.notebooks.job import MAX_NOTEBOOK_MB
+
+    folder.mkdir(parents=True)
+    copy = folder / "submitted" / f"{submission.exercise}.ipynb"
+    copy.parent.mkdir()
+    try:
+        take_file(submission.path, copy, FileLimits(file_mb=MAX_NOTEBOOK_MB), *NOTEBOOK_FILE)
+    except Refusal as refusal:
+        return NotebookGrade(submission.student, submission.exercise, "unreadable",
+                             not batch.dry_run, max_points=max_points(source), notes=[
+                                 f"{printable(str(submission.path))}: {refusal.reason}"])
+    executed = out / "autograded" / safe_name(submission.student) / f"{submission.exercise}.ipynb"
+    job = NotebookJob(submission.student, submission.exercise, str(copy), str(source),
+                      str(executed), limits_for(source, batch.limits), batch.sandbox,
+                      batch.dry_run, mounts, private, kernel_env)
+    grade = run_in_process(job, folder / "job", env)
+    grade.notes = [*submission.notes, *grade.notes]
+    return grade
+
+
+def _record(out: Path, grade: NotebookGrade, grades, on_grade, limits: Limits) -> None:
+    feedback = out / "feedback" / safe_name(grade.student) / f"{grade.exercise}.txt"
+    feedback.parent.mkdir(parents=True, exist_ok=True)
+    feedback.write_text(feedback_text(grade, limits.time_s, limits.memory_mb))
+    write_gradebook(out / "gradebook.csv", grades)
+    if on_grade:
+        on_grade(grade)
+

@@ -1,0 +1,193 @@
+"""nbgrader, made safe to use: its kernels in the course's sandbox, feedback without hidden tests,
+checksum warnings only for edited cells, and the judge's scores in its gradebook.
+
+``nbgrader_config.py`` (written into the course folder by ``python -m course release
+--course-dir``) puts these in place of nbgrader's own:
+
+- ``SandboxedExecute`` runs each notebook's kernel with ``sandbox.Sandbox`` (bubblewrap: no
+  network, none of the instructor's files, other students' work out of sight; memory and process
+  limits), under the exercise's own time limit for the whole notebook, and refuses fast mode
+  unless ``COURSE_DRY_RUN=1``, whichever way nbgrader is called (command line or formgrader);
+- ``OverwriteCells`` restores a locked cell without a warning when the student's copy is the
+  released one (nbgrader's checksum covers the hidden tests the student never had, so it warned
+  on every check cell);
+- ``ClearTracebacks`` (feedback) keeps each error's type and message and drops the traceback,
+  which can quote the hidden tests' code; with nbgrader's ``ClearHiddenTests``, the feedback
+  holds no hidden test.
+
+nbgrader still decides its points inside the student's kernel, where a student's code can patch
+what a check calls; ``write_scores`` fills its gradebook from ``python -m course autograde``'s
+judge instead, so ``formgrader``, ``generate_feedback`` and ``export`` work on trusted scores.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import OverwriteCells as _OverwriteCells
+
+from course import config, exercises
+
+TRUE = {"1", "true", "yes", "on"}
+
+
+def dry_run() -> bool:
+    return os.environ.get("COURSE_DRY_RUN", "").strip().lower() in TRUE
+
+
+class FastModeRefused(RuntimeError):
+    pass
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's ``Execute`` with the kernel in the course's sandbox and a time limit for the
+    whole notebook (the exercise's ``metadata.course.time_limit_s``)."""
+
+    def preprocess(self, nb, resources, km=None):
+        from jupyter_core.utils import run_sync
+
+        from course.grading.notebooks.batch import _kernel_env, data_mounts, limits_for_notebook
+        from course.grading.notebooks.kernel import (
+            Watchdog, kernel_manager, process_tree, start_options)
+        from course.grading.notebooks.sandbox import Sandbox, bwrap_path, install_hint
+
+        if config.is_fast() and not dry_run():
+            raise FastModeRefused(
+                "COURSE_FAST=1 is set, and fast mode is a smoke test (data subsets, one epoch, "
+                "smoke bars), never a grade. Unset COURSE_FAST to grade; set COURSE_DRY_RUN=1 "
+                "as well to try the pipeline (the scores do not count).")
+        sandboxed = os.environ.get("COURSE_NO_SANDBOX", "").strip().lower() not in TRUE
+        if sandboxed and bwrap_path() is None:
+            raise RuntimeError("bubblewrap (bwrap) is not installed, so nbgrader would run "
+                               "students' notebooks as you. " + install_hint().replace(
+                                   "pass --no-sandbox", "set COURSE_NO_SANDBOX=1"))
+        limits = limits_for_notebook(nb)
+        env = {**_kernel_env(), "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION",
+                                                                     "autograde"),
+               "TF_CPP_MIN_LOG_LEVEL": "3"}
+        if dry_run():
+            env[config.FAST_ENV] = "1"
+        work = os.path.abspath(resources.get("metadata", {}).get("path") or ".")
+        private = Path(tempfile.mkdtemp(prefix="course-nbgrader-"))
+        os.chmod(private, 0o700)
+        (private / "exchange").mkdir()
+        root = os.path.abspath(getattr(self.coursedir, "root", None) or os.getcwd()) \
+            if hasattr(self, "coursedir") else os.getcwd()
+        box = Sandbox(private / "exchange", limits, env, [root], data_mounts(), sandboxed,
+                      work=work if sandboxed else None)
+        km = kernel_manager(box, private)
+        self._course = {"deadline": time.monotonic() + limits.time_s, "box": box, "km": km,
+                        "watchdog": None, "started": False, "options": start_options(box, work),
+                        "Watchdog": Watchdog, "tree": process_tree}
+        try:
+            return super().preprocess(nb, resources, km=km)
+        finally:
+            watchdog = self._course["watchdog"]
+            if watchdog is not None:
+                watchdog.stop_event.set()
+            box.close()
+            try:
+                run_sync(km.shutdown_kernel)(now=True)
+            except Exception:  # noqa: BLE001 - the sandbox is gone either way
+                pass
+            shutil.rmtree(private, ignore_errors=True)
+
+    def start_new_kernel(self, **kwargs):
+        kwargs.update(self._course["options"])
+        return super().start_new_kernel(**kwargs)
+
+    def preprocess_cell(self, cell, resources, index):
+        from nbformat.v4 import new_output
+
+        state = self._course
+        if state["watchdog"] is None:
+            box = state["box"]
+            watchdog = state["Watchdog"](box, state["tree"](state["km"]), box.cgroup.kill_all,
+                                         state["deadline"] + 5)
+            watchdog.start()
+            state["watchdog"] = watchdog
+        left = state["deadline"] - time.monotonic()
+        if cell.cell_type == "code" and (left <= 0 or state["watchdog"].reason):
+            why = state["watchdog"].reason or "timeout"
+            cell.outputs = [new_output("error", ename="NotebookLimit", evalue=(
+                f"not run: the notebook was stopped ({why})"), traceback=[])]
+            return cell, self.resources
+        self.timeout = max(1, int(left))
+        return super().preprocess_cell(cell, resources, index)
+
+
+class OverwriteCells(_OverwriteCells):
+    """nbgrader's ``OverwriteCells``, quiet for check cells the student did not touch."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is not None:
+            try:
+                source = self.gradebook.find_source_cell(grade_id, self.notebook_id,
+                                                         self.assignment_id)
+            except Exception:  # noqa: BLE001 - nbgrader reports a cell it does not know
+                source = None
+            if source is not None and source.locked and source.source != cell.source:
+                try:
+                    released = exercises.strip_hidden_tests(source.source, grade_id)
+                except exercises.SolutionMarkerError:
+                    released = None
+                if cell.source.strip() == (released or "").strip():
+                    cell.source = source.source  # the released cell: no change to report
+        return super().preprocess_cell(cell, resources, cell_index)
+
+
+class ClearTracebacks(NbGraderPreprocessor):
+    """Feedback: each error output keeps its type and message, not its traceback (which quotes
+    the code around the error, hidden tests included)."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [f"{output.get('ename', '')}: {output.get('evalue', '')}"]
+        return cell, resources
+
+
+# ---------------------------------------------------------------------------------------------
+# The judge's scores in nbgrader's gradebook
+
+
+def write_scores(course_dir, grades, executed: dict) -> list[str]:
+    """Put the judge's ``grades`` into ``COURSE_DIR/gradebook.db`` (nbgrader's ``Gradebook``
+    API: a submission per student and exercise, each check cell's ``auto_score``) and the
+    autograded notebooks into ``COURSE_DIR/autograded/STUDENT/EXERCISE/``; returns notes for
+    what could not be written (an exercise nbgrader does not know, ...)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    course_dir = Path(course_dir)
+    notes = []
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+        for g in grades:
+            try:
+                gb.find_assignment(g.exercise)
+            except MissingEntry:
+                notes.append(f"{g.student} {g.exercise}: not in nbgrader's gradebook: run "
+                             f"`nbgrader generate_assignment {g.exercise}` in {course_dir}")
+                continue
+            gb.update_or_create_student(g.student)
+            try:
+                gb.find_submission(g.exercise, g.student)
+            except MissingEntry:
+                gb.add_submission(g.exercise, g.student)
+            for cell in g.cells:
+                try:
+                    grade = gb.find_grade(cell.grade_id, g.exercise, g.exercise, g.student)
+                except MissingEntry:
+                    continue
+                grade.auto_score = float(cell.points)
+            gb.db.commit()
+            notebook = executed.get((g.student, g.exercise))
+            if notebook and Path(notebook).exists():
+                target = course_dir / "autograded" / g.student / g.exercise
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(notebook, target / f"{g.exercise}.ipynb")
+    return notes
