@@ -1,29 +1,48 @@
-"""nbgrader configuration for this course's exercises (nbgrader 0.9; see the README, "Exercises
-and grading").
+"""nbgrader configuration for this course's exercises (nbgrader 0.9; see docs/instructors.md).
 
 Use it in a course directory, not in the repository: ``python -m course release dist/student
 --course-dir grading`` copies this file to ``grading/`` and lays out ``grading/source/NN_topic/
 NN_topic.ipynb`` from ``solutions/`` (whose nbgrader cell metadata ``python -m course exercises
 --write`` maintains) and the answer keys in ``grading/instructor/``. Then, in ``grading/``::
 
-    nbgrader generate_assignment 01_mnist_term_project   # release/...: equals exercises/
-    nbgrader collect 01_mnist_term_project               # or copy into submitted/STUDENT/...
-    nbgrader autograde 01_mnist_term_project             # full mode: COURSE_FAST unset
-    nbgrader generate_feedback 01_mnist_term_project
-    nbgrader export                                      # grades.csv
+    nbgrader generate_assignment 03_convolution_arithmetic   # release/...: equals exercises/
+    nbgrader collect 03_convolution_arithmetic               # or copy into submitted/STUDENT/...
+    nbgrader autograde 03_convolution_arithmetic             # full mode: COURSE_FAST unset
+    nbgrader generate_feedback 03_convolution_arithmetic
+    nbgrader export                                          # grades.csv
 
-Autograding runs the notebooks for real (full-mode training: hours on a CPU), so the cell
-timeout is 3 hours. ``COURSE_FAST=1`` makes every notebook a one-minute smoke test whose checks
-are not grades; ``nbgrader autograde`` refuses it unless ``COURSE_DRY_RUN=1`` says that this is
-a dry run of the pipeline whose scores do not count.
+What this file changes in nbgrader (``course.grading.notebooks.nbgrader_support``):
+
+- every student's kernel runs in the course's bubblewrap sandbox (no network, none of your files,
+  no other student's work; memory and process limits), and the whole notebook under its
+  exercise's time limit (``metadata.course.time_limit_s``: the exercise's measured cost with a
+  margin, so a light exercise never waits hours for a hung cell);
+- fast mode (``COURSE_FAST=1``) is refused at execution, however nbgrader is called (command
+  line or formgrader), unless ``COURSE_DRY_RUN=1`` says it is a dry run whose scores do not
+  count;
+- a check cell the student left untouched is restored without a "checksum has changed" warning;
+- feedback holds no hidden tests (nbgrader's ``ClearHiddenTests``) and no tracebacks (which
+  quote the code around an error); each check's outcome (its message) stays.
+
+nbgrader still decides the points inside the student's kernel, where one line of the student's
+code can patch what a check calls: for grades you can trust, run ``python -m course autograde
+submitted --out grades --nbgrader`` here instead, which grades with the judge and writes its
+scores into this folder's ``gradebook.db`` (formgrader, generate_feedback and export then work
+on them).
 """
 import os
-import sys
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput, DeduplicateIds,
+    GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec, SaveAutoGrades,
+)
+
+from course.grading.notebooks import nbgrader_support as course_nbgrader
 
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TRUE = {"1", "true", "yes", "on"}
 
 # The course directory is the folder holding this file; the standard nbgrader layout.
 c.CourseDirectory.root = HERE
@@ -45,30 +64,14 @@ c.ClearSolutions.end_solution_delimeter = "END SOLUTION"
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 
-# One cell may train a model for real: the default 30 s would grade a half-trained model.
-c.Execute.timeout = 3 * 60 * 60
-c.Execute.interrupt_on_timeout = True  # a cell that hangs is stopped; later cells still run
-# The kernels' channels encrypted (CurveZMQ) where jupyter_client and libzmq can: otherwise
-# ipykernel warns at every notebook that they are plain text, readable by others on the machine.
-try:
-    from course.grading.notebooks.kernel import kernel_encryption
-
-    _encryption = kernel_encryption()  # "auto" (if the kernel can) or None
-except ImportError:  # nbgrader run where the course package is not installed: plain channels
-    _encryption = None
-if _encryption:
-    c.KernelManager.transport_encryption = _encryption
 # A check cell a student deleted comes back (and grades what the student left).
 c.OverwriteCells.add_missing_cells = True
-
-# Autograding never runs in fast mode, except as an announced dry run.
-_fast = os.environ.get("COURSE_FAST", "").strip().lower() in TRUE
-_dry_run = os.environ.get("COURSE_DRY_RUN", "").strip().lower() in TRUE
-if _fast and sys.argv[1:2] == ["autograde"] and not _dry_run:
-    raise SystemExit(
-        "nbgrader autograde refused: COURSE_FAST=1 is set, and fast mode is a smoke test "
-        "(data subsets, one epoch, smoke bars), never a grade. Unset COURSE_FAST to grade; set "
-        "COURSE_DRY_RUN=1 as well to try the pipeline on fast mode (the scores do not count).")
-if _fast and _dry_run:
-    print("nbgrader: COURSE_FAST=1 and COURSE_DRY_RUN=1: a DRY RUN; no score counts.",
-          file=sys.stderr)
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec,
+                                      course_nbgrader.OverwriteCells, CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [course_nbgrader.SandboxedExecute, IgnorePattern,
+                                       ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+                                       AssignLatePenalties, CheckCellMetadata]
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, course_nbgrader.ClearTracebacks,
+                                    CSSHTMLHeaderPreprocessor]
+# The sandbox's own limit is the notebook's; nbgrader's per-cell timeout stays a backstop.
+c.Execute.interrupt_on_timeout = True

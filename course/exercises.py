@@ -108,6 +108,19 @@ def strip_hidden_tests(source: str, where: str = "cell") -> str:
     return _strip_blocks(source, where, "HIDDEN TESTS", None)
 
 
+def hidden_tests(source: str) -> list[str]:
+    """The lines inside the cell's ``### BEGIN HIDDEN TESTS`` blocks (what a student never
+    sees)."""
+    out, inside = [], False
+    for line in source.splitlines():
+        match = _MARKER.match(line)
+        if match and match.group(3) == "HIDDEN TESTS":
+            inside = match.group(2) == "BEGIN"
+        elif inside:
+            out.append(line)
+    return out
+
+
 def default_grade_id(notebook: str, index: int) -> str:
     """``01_cell07`` for cell 7 of ``01_mnist_term_project.ipynb`` (the notebook's number, or
     its whole name if it has none)."""

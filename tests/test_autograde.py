@@ -16,57 +16,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course import exercises
 from course.grading import gradebook
 from course.grading.notebooks import batch as batch_module
 from course.grading.notebooks.batch import AutogradeError, Batch, autograde
-from course.grading.notebooks.sandbox import Limits, bwrap_path
+from course.grading.notebooks.sandbox import Limits
+from toy_exercise import answer, needs_bwrap, solved, submit, toy_root
 
 SOLVED = '=HYPERLINK("x")\nsolved'  # a folder name that is a formula and has a newline
-needs_bwrap = pytest.mark.skipif(bwrap_path() is None and not os.environ.get("CI"),
-                                 reason="needs bubblewrap (apt-get install bubblewrap)")
-
-
-def toy_root(tmp_path) -> Path:
-    root = tmp_path / "repo"
-    (root / "solutions").mkdir(parents=True)
-    nb = new_notebook(cells=[
-        new_markdown_cell("# Toy exercise"),
-        new_code_cell("import math"),
-        new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
-                      "    ### END SOLUTION"),
-        new_code_cell("# GRADED: double, 3 points\nassert double(2) == 4\n"
-                      "### BEGIN HIDDEN TESTS\nassert double(-1) == -2\n"
-                      "assert type(double(5)) is int\n### END HIDDEN TESTS"),
-        new_code_cell("def half(x):\n    ### BEGIN SOLUTION\n    return x / 2\n"
-                      "    ### END SOLUTION"),
-        new_code_cell("# GRADED: half, 2 points\nassert half(4) == 2\n"
-                      "### BEGIN HIDDEN TESTS\nassert [half(v) for v in (1, 3)] == [0.5, 1.5]\n"
-                      "### END HIDDEN TESTS"),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, root / "solutions" / "99_toy.ipynb")
-    exercises.write_all(root)
-    return root
-
-
-def submit(folder: Path, student: str, nb, name: str = "99_toy.ipynb") -> Path:
-    """Write the notebook as a student's file (as JSON: a hostile one need not be valid)."""
-    import json
-
-    (folder / student / "99_toy").mkdir(parents=True, exist_ok=True)
-    path = folder / student / "99_toy" / name
-    path.write_text(json.dumps(nb))
-    return path
-
-
-def answer(nb, cell: int, source: str):
-    nb = copy.deepcopy(nb)
-    nb.cells[cell].source = source
-    return nb
 
 
 #: Forgeries in the student's kernel with wrong answers (double returns x + 2, half is right).
@@ -89,23 +46,21 @@ FORGERIES = {
 def graded(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("autograde")
     root = toy_root(tmp_path)
-    solution = nbformat.read(root / "solutions" / "99_toy.ipynb", as_version=4)
     exercise = nbformat.read(root / "exercises" / "99_toy.ipynb", as_version=4)
-    solved = answer(answer(exercise, 2, "def double(x):\n    return 2 * x"), 4,
-                    "def half(x):\n    return x / 2")
+    right = solved(root)
     submitted = tmp_path / "submitted"
-    submit(submitted, SOLVED, solved)
+    submit(submitted, SOLVED, right)
     tampered = copy.deepcopy(exercise)  # unsolved; the checks edited to pass, then deleted
     tampered.cells[3].source = "pass"
     del tampered.cells[4:6]
     submit(submitted, "tampered", tampered)
-    submit(submitted, "hangs", answer(solved, 4, "import time\ntime.sleep(3600)"))
-    submit(submitted, "hog", answer(solved, 4, "blocks = []\nwhile True:\n"
+    submit(submitted, "hangs", answer(right, 4, "import time\ntime.sleep(3600)"))
+    submit(submitted, "hog", answer(right, 4, "blocks = []\nwhile True:\n"
                                                 "    blocks.append(b'x' * 50_000_000)"))
     for name, source in FORGERIES.items():
-        submit(submitted, name, answer(solved, 2, source))
+        submit(submitted, name, answer(right, 2, source))
     # an extra cell claiming to be a 100-point check cell, without an id, and one with a null id
-    claims = copy.deepcopy(solved)
+    claims = copy.deepcopy(right)
     for source, meta in (("print('mine')", {"nbgrader": {"grade": True, "points": 100},
                                              "tags": 5}),
                          ("print(2)", {"nbgrader": {"grade": True, "points": 100,
@@ -113,7 +68,7 @@ def graded(tmp_path_factory):
         claims.cells.append({"cell_type": "code", "metadata": meta, "source": source,
                              "outputs": [], "execution_count": None})
     submit(submitted, "claims", claims)
-    submit(submitted, "renamed", solved, "99_toy (1).ipynb")
+    submit(submitted, "renamed", right, "99_toy (1).ipynb")
     (submitted / "broken" / "99_toy").mkdir(parents=True)
     (submitted / "broken" / "99_toy" / "99_toy.ipynb").write_text("{not json")
     (submitted / "fifo" / "99_toy").mkdir(parents=True)

@@ -1,10 +1,13 @@
 """The real nbgrader round trip: ``nbgrader generate_assignment`` of every exercise in the course
 directory that ``python -m course release --course-dir`` lays out (each release equals the
-course's own exercise), then ``nbgrader autograde`` (a dry run in fast mode) of a solved and an
-unsolved copy of one exercise: full marks and zero, and the check cells a student edited or
-deleted are restored."""
+course's own exercise), then ``nbgrader autograde`` (a dry run in fast mode, its kernels in the
+course's sandbox) of a solved and an unsolved copy of one exercise: full marks and zero, the
+check cells a student edited or deleted restored, a warning only for the edited one, feedback
+without hidden tests; fast mode refused through nbgrader's API too; and the judge's trusted
+scores written into nbgrader's gradebook by ``python -m course autograde --nbgrader``."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +57,7 @@ def course(tmp_path_factory):
         target.parent.mkdir(parents=True)
         nbformat.write(nb, target)
     (course / "autograde.stderr").write_text(nbgrader(course, "autograde", GRADED).stderr)
+    nbgrader(course, "generate_feedback", GRADED)
     return course
 
 
@@ -109,26 +113,87 @@ def test_edited_and_deleted_check_cells_are_restored(course):
     assert len(got) == len(expected)
 
 
-def test_config_matches_exercises_and_refuses_fast_mode(monkeypatch):
+def test_only_the_edited_check_cell_is_reported(course):
+    """nbgrader's checksum covers the hidden tests a student never had, so it used to report
+    every check cell of every student as changed; now only the cell the student edited."""
+    log = (course / "autograde.stderr").read_text()
+    changed = [line for line in log.splitlines() if "has changed" in line]
+    solution = nbformat.read(ROOT / "solutions" / f"{GRADED}.ipynb", as_version=4)
+    first = next(iter(exercises.points(solution, GRADED)))
+    assert changed and all(f"cell {first} has changed" in line for line in changed), changed
+
+
+def test_feedback_keeps_each_outcome_and_no_hidden_test(course):
+    solution = nbformat.read(ROOT / "solutions" / f"{GRADED}.ipynb", as_version=4)
+    hidden = [line.strip() for cell in solution.cells for line in exercises.hidden_tests(
+        cell.source) if len(line.strip()) > 20]
+    assert hidden
+    for student in ("solved", "unsolved"):
+        html = next((course / "feedback" / student / GRADED).glob("*.html")).read_text()
+        leaked = [line for line in hidden if line in html or html_escape(line) in html]
+        assert not leaked, (student, leaked[:3])
+    unsolved = next((course / "feedback" / "unsolved" / GRADED).glob("*.html")).read_text()
+    assert "NotImplementedError" in unsolved
+    assert "Cell In[" not in unsolved and "----&gt;" not in unsolved  # no traceback
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
+
+
+def test_fast_mode_is_refused_through_nbgraders_api(course):
+    """formgrader calls nbgrader's API, not its command line: the refusal is at execution."""
+    code = ("from nbgrader.apps import NbGraderAPI\n"
+            "from nbgrader.coursedir import CourseDirectory\n"
+            "from traitlets.config import Config\n"
+            "import json, runpy\n"
+            "c = Config()\n"
+            "runpy.run_path('nbgrader_config.py', init_globals={'get_config': lambda: c})\n"
+            f"api = NbGraderAPI(CourseDirectory(config=c), config=c)\n"
+            f"print(json.dumps(api.autograde({GRADED!r}, 'solved', force=True)))")
+    env = dict(os.environ, COURSE_FAST="1")
+    env.pop("COURSE_DRY_RUN", None)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    run = subprocess.run([sys.executable, "-c", code], cwd=course, env=env, capture_output=True,
+                         text=True, timeout=600)
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["success"] is False and "COURSE_FAST=1" in result["log"] + \
+        result.get("error", ""), result
+
+
+def test_the_judges_scores_go_into_nbgraders_gradebook(course, tmp_path):
+    from nbgrader.api import Gradebook
+
+    env = dict(os.environ, COURSE_FAST="1")
+    run = subprocess.run([sys.executable, "-m", "course", "autograde", "submitted", "--out",
+                          str(tmp_path / "grades"), "--root", ".", "--nbgrader", "--dry-run",
+                          "--exercise", GRADED], cwd=course, env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    solution = nbformat.read(ROOT / "solutions" / f"{GRADED}.ipynb", as_version=4)
+    total = sum(exercises.points(solution, GRADED).values())
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert gb.find_submission(GRADED, "solved").score == total
+        assert gb.find_submission(GRADED, "unsolved").score == 0
+    assert (course / "autograded" / "solved" / GRADED / f"{GRADED}.ipynb").exists()
+    nbgrader(course, "generate_feedback", GRADED, "--force")
+
+
+def test_config_uses_the_sandbox_and_clears_hidden_tests(monkeypatch):
     import runpy
 
     from traitlets.config import Config
 
-    def load(argv, **env):
-        for key in ("COURSE_FAST", "COURSE_DRY_RUN"):
-            monkeypatch.delenv(key, raising=False)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setattr(sys, "argv", argv)
-        config = Config()
-        runpy.run_path(str(ROOT / "nbgrader_config.py"), init_globals={"get_config": lambda: config})
-        return config
+    from course.grading.notebooks import nbgrader_support
 
-    config = load(["nbgrader", "autograde", "ps1"])
+    config = Config()
+    runpy.run_path(str(ROOT / "nbgrader_config.py"), init_globals={"get_config": lambda: config})
     assert config.ClearSolutions.code_stub["python"] == exercises.PLACEHOLDER
-    assert config.Execute.timeout >= 3 * 3600
     assert config.OverwriteCells.add_missing_cells is True
-    with pytest.raises(SystemExit, match="refused: COURSE_FAST=1"):
-        load(["nbgrader", "autograde", "ps1"], COURSE_FAST="1")
-    load(["nbgrader", "autograde", "ps1"], COURSE_FAST="1", COURSE_DRY_RUN="1")
-    load(["nbgrader", "generate_assignment", "ps1"], COURSE_FAST="1")
+    assert nbgrader_support.SandboxedExecute in config.Autograde.autograde_preprocessors
+    assert nbgrader_support.OverwriteCells in config.Autograde.sanitize_preprocessors
+    names = [p.__name__ for p in config.GenerateFeedback.preprocessors]
+    assert names.index("ClearHiddenTests") < names.index("CSSHTMLHeaderPreprocessor")
+    assert "ClearTracebacks" in names

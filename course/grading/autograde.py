@@ -50,6 +50,10 @@ def add_autograde(sub):
     p.add_argument("--no-sandbox", action="store_true",
                    help="run notebooks without bubblewrap (trusted notebooks only: a student's "
                         "code could then read your files and change the gradebook)")
+    p.add_argument("--nbgrader", action="store_true",
+                   help="also write the scores into ROOT/gradebook.db and the graded notebooks "
+                        "into ROOT/autograded/ (ROOT: an nbgrader course folder), for "
+                        "formgrader, generate_feedback and export")
     p.add_argument("--root", default=".", help="the repository root (solutions/) or the nbgrader "
                                                "course folder (source/) (default: .)")
     p.set_defaults(func=_autograde)
@@ -84,7 +88,7 @@ def _autograde(args) -> int:
     if args.time_limit is not None:
         limits = replace(limits, time_s=args.time_limit)
     batch = Batch(Path(args.submitted), Path(args.out), Path(args.root), args.exercise, limits,
-                  args.dry_run, sandbox=not args.no_sandbox)
+                  args.dry_run, sandbox=not args.no_sandbox, nbgrader=args.nbgrader)
     if args.no_sandbox:
         print("warning: --no-sandbox: every notebook runs as you, with your files in reach",
               file=sys.stderr)

@@ -108,6 +108,8 @@ class Batch:
     limits: Limits = field(default_factory=Limits)
     dry_run: bool = False
     sandbox: bool = True
+    #: Also write the scores into ``ROOT/gradebook.db`` (an nbgrader course folder).
+    nbgrader: bool = False
 
 
 def _job_env(dry_run: bool) -> dict:
@@ -124,7 +126,7 @@ def _job_env(dry_run: bool) -> dict:
     return env
 
 
-def _kernel_env() -> dict:
+def kernel_env() -> dict:
     env = {}
     folder = os.environ.get(config.DATA_DIR_ENV, "").strip()
     if folder and os.path.isdir(folder):
@@ -144,6 +146,10 @@ def autograde(batch: Batch, on_grade=None) -> list[NotebookGrade]:
             "COURSE_FAST=1 is set: fast mode is a smoke test (data subsets, one epoch, smoke "
             "bars), never a grade. Unset COURSE_FAST to grade, or pass --dry-run to try the "
             "pipeline in fast mode (every score is then marked as not counting).", exit_code=2)
+    if batch.nbgrader and not (Path(batch.root) / "gradebook.db").exists():
+        raise AutogradeError(f"--nbgrader: no gradebook.db in {printable(str(batch.root))}; "
+                             "run `nbgrader generate_assignment NN_topic` there first (or pass "
+                             "--root with the nbgrader course folder).", exit_code=2)
     if batch.sandbox and bwrap_path() is None:
         raise AutogradeError("bubblewrap (bwrap) is not installed: a student's notebook would "
                              "run as you, able to read the solutions and change the gradebook. "
@@ -172,22 +178,29 @@ def autograde(batch: Batch, on_grade=None) -> list[NotebookGrade]:
     for g in grades:
         _record(out, g, grades, on_grade, batch.limits)
     private = [str(batch.root), str(batch.submitted), str(out)]
-    env, kernel_env, mounts = _job_env(batch.dry_run), _kernel_env(), data_mounts()
+    env, kernel_vars, mounts = _job_env(batch.dry_run), kernel_env(), data_mounts()
     work = Path(tempfile.mkdtemp(prefix="course-autograde-"))
     os.chmod(work, 0o700)
     try:
         for number, submission in enumerate(found):
             grade = _grade_one(batch, submission, known[submission.exercise], work / str(number),
-                               out, private, env, kernel_env, mounts)
+                               out, private, env, kernel_vars, mounts)
             grades.append(grade)
             _record(out, grade, grades, on_grade, batch.limits)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if batch.nbgrader:
+        from course.grading.notebooks.nbgrader_support import write_scores
+
+        executed = {(g.student, g.exercise): out / "autograded" / safe_name(g.student) /
+                    f"{g.exercise}.ipynb" for g in grades}
+        for note in write_scores(batch.root, [g for g in grades if g.cells], executed):
+            print(f"nbgrader: {note}")
     return grades
 
 
 def _grade_one(batch, submission: Submission, source: Path, folder: Path, out: Path,
-               private, env, kernel_env, mounts) -> NotebookGrade:
+               private, env, kernel_vars, mounts) -> NotebookGrade:
     from course.grading.precheck import Refusal, take_file
     from course.grading.tasks import Limits as FileLimits
     from course.grading.notebooks.job import MAX_NOTEBOOK_MB
@@ -204,7 +217,7 @@ def _grade_one(batch, submission: Submission, source: Path, folder: Path, out: P
     executed = out / "autograded" / safe_name(submission.student) / f"{submission.exercise}.ipynb"
     job = NotebookJob(submission.student, submission.exercise, str(copy), str(source),
                       str(executed), limits_for(source, batch.limits), batch.sandbox,
-                      batch.dry_run, mounts, private, kernel_env)
+                      batch.dry_run, mounts, private, kernel_vars)
     grade = run_in_process(job, folder / "job", env)
     grade.notes = [*submission.notes, *grade.notes]
     return grade

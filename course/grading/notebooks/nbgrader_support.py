@@ -50,7 +50,7 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb, resources, km=None):
         from jupyter_core.utils import run_sync
 
-        from course.grading.notebooks.batch import _kernel_env, data_mounts, limits_for_notebook
+        from course.grading.notebooks.batch import kernel_env, data_mounts, limits_for_notebook
         from course.grading.notebooks.kernel import (
             Watchdog, kernel_manager, process_tree, start_options)
         from course.grading.notebooks.sandbox import Sandbox, bwrap_path, install_hint
@@ -66,7 +66,7 @@ class SandboxedExecute(Execute):
                                "students' notebooks as you. " + install_hint().replace(
                                    "pass --no-sandbox", "set COURSE_NO_SANDBOX=1"))
         limits = limits_for_notebook(nb)
-        env = {**_kernel_env(), "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION",
+        env = {**kernel_env(), "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION",
                                                                      "autograde"),
                "TF_CPP_MIN_LOG_LEVEL": "3"}
         if dry_run():

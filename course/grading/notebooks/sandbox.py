@@ -80,6 +80,9 @@ def _binds(private: list[str]) -> list[str]:
              os.path.dirname(os.path.realpath(sys.executable))}
     paths.update(p for p in sys.path if p and os.path.isabs(p))
     package = str(Path(course.__file__).resolve().parent)
+    # the folder around the package (a repository with solutions/ and instructor/): only the
+    # package itself is shown
+    private = [*private, os.path.dirname(package)]
     args, done = [], []
     for path in sorted(p for p in paths if os.path.isdir(p)):
         real = os.path.realpath(path)
