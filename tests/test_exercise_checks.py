@@ -302,6 +302,33 @@ def test_exercise_notebooks_follow_the_convention(path):
     exercises.make_exercise(nb)  # markers balanced
 
 
+def _ends_in_a_value(source: str) -> bool:
+    """True if the cell's last statement is an expression that Jupyter would display (not a
+    print(), not silenced with ';'): nbgrader reads a displayed number as partial credit."""
+    import ast
+
+    last = ast.parse(source).body[-1]
+    code = [line.rstrip() for line in source.splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+    if not isinstance(last, ast.Expr) or code[-1].endswith(";"):
+        return False
+    value = last.value
+    return not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+                and value.func.id == "print")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("*.ipynb")),
+                         ids=lambda p: p.stem)
+def test_no_check_cell_ends_in_a_value_nbgrader_would_read_as_a_grade(path):
+    assert _ends_in_a_value("checks.check_accuracy(net, x, y, 0.6)")  # a float: partial credit
+    assert not _ends_in_a_value("checks.check_accuracy(net, x, y, 0.6);\n# done")
+    assert not _ends_in_a_value("print('PASS')") and not _ends_in_a_value("x = f()")
+    _, graded = _graded_cells(path)
+    for match, cell in graded:
+        for version in (cell.source, exercises.strip_hidden_tests(cell.source)):
+            assert not _ends_in_a_value(version), f"{match.group(1)} ends in a displayed value"
+
+
 def _score(path, tmp_path, keep_hidden=True):
     """(points earned, points in all) of the unsolved copy of a solution notebook."""
     import nbformat

@@ -47,12 +47,15 @@ def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
     build_course_dir(ROOT, course)
     nbgrader(course, "generate_assignment", "*")
-    for student, folder in (("solved", "source"), ("unsolved", "release")):
+    for student, folder in (("solved", "source"), ("unsolved", "release"),
+                            ("deleter", "release")):
         nb = nbformat.read(course / folder / GRADED / f"{GRADED}.ipynb", as_version=4)
+        graded = [c for c in nb.cells if c.metadata["nbgrader"]["grade"]]
         if student == "unsolved":
-            graded = [c for c in nb.cells if c.metadata["nbgrader"]["grade"]]
             graded[0].source = "pass  # the student's version of the check"
             nb.cells.remove(graded[-1])
+        if student == "deleter":  # the first check cell and every cell before it but one
+            del nb.cells[1:nb.cells.index(graded[0]) + 1]
         target = course / "submitted" / student / GRADED / f"{GRADED}.ipynb"
         target.parent.mkdir(parents=True)
         nbformat.write(nb, target)
@@ -100,6 +103,8 @@ def test_scores_full_marks_and_zero(course):
                                        for g in n.grades]
         assert unsolved.score == 0, [(g.name, g.score) for n in unsolved.notebooks
                                      for g in n.grades]
+        # nbgrader put the deleted first check cell back (it used to stop with a KeyError)
+        assert gb.find_submission(GRADED, "deleter").score == 0
 
 
 def test_edited_and_deleted_check_cells_are_restored(course):

@@ -141,6 +141,31 @@ class OverwriteCells(_OverwriteCells):
         return super().preprocess_cell(cell, resources, cell_index)
 
 
+    def add_missing_grade_cells(self, nb, resources):
+        """Put back a check cell the student deleted, after the nearest cell before it that the
+        notebook still has (nbgrader looks only for the source cell right before it among the
+        answer and check cells, and fails with a ``KeyError`` when that one is an instruction
+        cell, as before exercise 01's first check)."""
+        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        order = [cell.name for cell in source_nb.source_cells]
+        source_cells = {cell.name: cell for cell in source_nb.source_cells}
+        solutions = {cell.name for cell in source_nb.solution_cells}
+        for grade_cell in source_nb.grade_cells:
+            present = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+            if grade_cell.name in present:
+                continue
+            self.log.warning("Missing grade cell %s encountered, adding to notebook",
+                             grade_cell.name)
+            cell = self.missing_cell_transform(source_cells[grade_cell.name],
+                                               grade_cell.max_score,
+                                               is_solution=grade_cell.name in solutions)
+            before = order[:order.index(grade_cell.name)]
+            index = next((present.index(name) + 1 for name in reversed(before)
+                          if name in present), 0)
+            nb.cells.insert(index, cell)
+        return nb, resources
+
+
 class ClearTracebacks(NbGraderPreprocessor):
     """Feedback: each error output keeps its type and message, not its traceback (which quotes
     the code around the error, hidden tests included)."""
