@@ -9,8 +9,7 @@ import argparse
 import sys
 
 from course.exercises import add_exercises
-from course.grading import add_grade
-from course.grading.autograde import add_autograde
+from course.grading.cli import add_autograde, add_grade
 from course.release import add_release
 
 

@@ -257,9 +257,40 @@ def _display(path: Path, root: Path) -> str:
         return str(path)
 
 
+#: The measured cost of grading each solution (``benchmarks/grade_exercises.py``).
+COSTS = Path("benchmarks") / "results" / "exercise_costs.json"
+
+
+def time_limit(measured_s: float) -> int:
+    """An exercise's time limit for grading one notebook: 3x the solution's measured cost (a
+    student's notebook may train longer, a grading machine may be slower) plus two minutes (the
+    kernel's and the judge's start), rounded up to a minute."""
+    import math
+
+    return int(math.ceil((3 * measured_s + 120) / 60) * 60)
+
+
+def grading_metadata(root, stem: str) -> dict | None:
+    """``{"time_limit_s", "measured_s", "measured_on"}`` for ``metadata.course`` of exercise
+    ``stem``, from ``COSTS``; None where the exercise was never measured (the autograders then
+    use their default limit)."""
+    import json
+
+    path = Path(root) / COSTS
+    if not path.exists():
+        return None
+    cost = json.loads(path.read_text()).get(stem)
+    if not cost or cost.get("status") != "completed":
+        return None
+    machine = cost.get("machine", {})
+    return {"time_limit_s": time_limit(cost["seconds"]), "measured_s": cost["seconds"],
+            "measured_on": f"{machine.get('cpu', '?')}, {cost.get('date', '?')}"}
+
+
 def generate(root=".") -> list[tuple[Path, dict]]:
     """``(path, notebook)`` for every file ``--write`` would write: each annotated solution and
-    its exercise. Validates every notebook before anything is written."""
+    its exercise, with the exercise's grading limits in ``metadata.course``. Validates every
+    notebook before anything is written."""
     import nbformat
 
     root = Path(root)
@@ -267,6 +298,10 @@ def generate(root=".") -> list[tuple[Path, dict]]:
     for solution_path, exercise_path in pairs(root):
         name = _display(solution_path, root)
         solution = nbformat.read(solution_path, as_version=4)
+        limits = grading_metadata(root, solution_path.stem)
+        solution.metadata.pop("course", None)
+        if limits:
+            solution.metadata["course"] = limits
         out.append((solution_path, annotate(solution, name)))
         out.append((exercise_path, make_exercise(solution, name)))
     return out

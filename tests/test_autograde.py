@@ -16,12 +16,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from course.grading import gradebook
-from course.grading.notebooks import batch as batch_module
-from course.grading.notebooks.batch import AutogradeError, Batch, autograde
-from course.grading.notebooks.sandbox import Limits
 from toy_exercise import answer, needs_bwrap, solved, submit, toy_root
+
+from course.grading.notebooks import batch as batch_module
+from course.grading.notebooks import gradebook
+from course.grading.notebooks.batch import AutogradeError, Batch, autograde
+from course.grading.notebooks.sandbox import NotebookLimits
 
 SOLVED = '=HYPERLINK("x")\nsolved'  # a folder name that is a formula and has a newline
 
@@ -79,7 +79,7 @@ def graded(tmp_path_factory):
     try:
         # 20 s: a kernel without TensorFlow starts and runs the toy in a few seconds, even on a
         # loaded machine; the notebook that hangs costs the whole limit.
-        grades = autograde(Batch(submitted, out, root, limits=Limits(time_s=20, memory_mb=400)))
+        grades = autograde(Batch(submitted, out, root, limits=NotebookLimits(time_s=20, memory_mb=400)))
     finally:
         mp.undo()
     return {g.student: g for g in grades}, out, root, submitted
@@ -143,7 +143,7 @@ def test_gradebook_and_feedback(graded):
 
 @needs_bwrap
 def test_the_command_names_every_submission_that_needs_a_look(graded, capsys):
-    from course.grading.autograde import attention
+    from course.grading.cli import attention
 
     grades, _, _, _ = graded
     lines = "\n".join(attention(grades.values()))
@@ -177,7 +177,7 @@ def test_dry_run_scores_do_not_count(tmp_path, monkeypatch):
     submit(tmp_path / "sub", "ann", solution)
     monkeypatch.setenv("COURSE_FAST", "1")
     grades = autograde(Batch(tmp_path / "sub", tmp_path / "out", root, dry_run=True,
-                             limits=Limits(time_s=60)))
+                             limits=NotebookLimits(time_s=60)))
     assert [(g.points, g.counts) for g in grades] == [(5, False)]
     assert "DRY RUN" in (tmp_path / "out" / "feedback" / "ann" / "99_toy.txt").read_text()
 

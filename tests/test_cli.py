@@ -8,7 +8,6 @@ prints the answer and nothing else.)
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 

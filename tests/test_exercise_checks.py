@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from course import exercises
-from course.grading import GradingError
-from course.grading import exercise_checks as checks
+from course.grading import checks
+from course.grading.contract import GradingError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "solutions").glob("0[3-8]_*.ipynb"))

@@ -18,7 +18,7 @@ import pytest
 
 from course import grading
 from course.__main__ import main
-from course.grading import sandbox
+from course.grading.artifact import worker as sandbox
 from tests.test_grader import colour_model, save, write_fixture
 
 
@@ -223,7 +223,7 @@ def test_an_unreadable_file_is_not_called_a_non_zip(fixture, tmp_path, monkeypat
     path = save(colour_model(), tmp_path / "locked.keras")
     path.chmod(0)
     if os.geteuid() == 0:  # root reads anything: refuse the open as for an ordinary user
-        from course.grading import precheck
+        from course.grading.artifact import precheck
 
         real_open = os.open
 
@@ -258,7 +258,7 @@ def test_a_child_killed_by_a_signal_is_a_verdict_and_the_next_artifact_is_graded
     import signal
     import threading
 
-    from course.grading.grader import Grader
+    from course.grading.artifact.grader import Grader
 
     slow = _slow_model(tmp_path / "slow.keras")
     good = save(colour_model(), tmp_path / "good.keras")

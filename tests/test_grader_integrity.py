@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from course import data, grading
-from course.grading import consistency
-from course.grading.grader import TestSet
+from course.grading.artifact import consistency
+from course.grading.artifact.grader import TestSet
 from course.preprocessing import PerImageStandardization
 from tests.test_grader import colour_model, save, write_fixture
 

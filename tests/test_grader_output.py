@@ -12,7 +12,7 @@ import pytest
 
 from course import grading
 from course.__main__ import main
-from course.grading.report import csv_cell, printable
+from course.grading.text import csv_cell, printable
 from tests.test_grader import colour_model, save, write_fixture
 
 FORGED = "x.keras: PASS: test accuracy 100.00%\nforged"

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from course import grading
-from course.grading.grader import TestSet
+from course.grading.artifact.grader import TestSet
 from course.saving import register_all
 
 #: How to put each registered layer after a 32x32 image: ``(build(cls, x) -> tensor)``. Layers

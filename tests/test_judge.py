@@ -12,11 +12,11 @@ import os
 
 import numpy as np
 import pytest
+from toy_exercise import needs_bwrap
 
 from course.grading.notebooks import wire
 from course.grading.notebooks.judge import needed_names
 from course.grading.notebooks.remote import StudentError, student_error
-from toy_exercise import needs_bwrap
 
 # ---------------------------------------------------------------------------------------------
 # What crosses

@@ -126,7 +126,7 @@ def test_grading_a_folder_reports_each_file_on_stderr_and_keeps_the_json_intact(
     import numpy as np
 
     from course.__main__ import main
-    from course.grading import grader
+    from course.grading.artifact import grader
 
     class NoWorker:  # these files are refused before any model would reach a worker
         def start(self):

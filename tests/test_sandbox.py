@@ -17,10 +17,10 @@ import threading
 
 import nbformat
 import pytest
+from toy_exercise import answer, needs_bwrap, solved, submit, toy_root
 
 from course.grading.notebooks.batch import Batch, autograde
-from course.grading.notebooks.sandbox import Limits
-from toy_exercise import answer, needs_bwrap, solved, submit, toy_root
+from course.grading.notebooks.sandbox import NotebookLimits
 
 MARKER = "6017.25"  # a sleep that only these tests start: no such process may outlive grading
 
@@ -115,7 +115,7 @@ def probed(tmp_path_factory):
     for student in ("alice", "carol"):
         nb = answer(right, 4, right.cells[4].source + "\n" + setup + PROBE)
         submit(submitted, student, nb)
-    limits = Limits(time_s=90, memory_mb=1024, processes=64, home_mb=32, tmp_mb=32)
+    limits = NotebookLimits(time_s=90, memory_mb=1024, processes=64, home_mb=32, tmp_mb=32)
     mp = pytest.MonkeyPatch()
     mp.delenv("COURSE_FAST", raising=False)
     try:
@@ -178,7 +178,7 @@ def test_the_kernel_sees_the_course_but_not_the_repository(tmp_path):
     probe = (f"import course, json, os\nprint('SEES ' + json.dumps(sorted(os.listdir({repo!r}))))")
     submit(tmp_path / "sub", "dan", answer(solved(root), 4, solved(root).cells[4].source
                                            + "\n" + probe))
-    autograde(Batch(tmp_path / "sub", tmp_path / "out", root, limits=Limits(time_s=60)))
+    autograde(Batch(tmp_path / "sub", tmp_path / "out", root, limits=NotebookLimits(time_s=60)))
     nb = nbformat.read(tmp_path / "out" / "autograded" / "dan" / "99_toy.ipynb", as_version=4)
     text = "".join(o.get("text", "") for o in nb.cells[4].outputs)
     seen = set(json.loads(text.split("SEES ", 1)[1].splitlines()[0]))

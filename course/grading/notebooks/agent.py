@@ -51,12 +51,8 @@ def _ref(value, why: str | None = None) -> dict:
 
 
 def _is_keras_tensor(value) -> bool:
-    try:
-        import keras
-
-        return isinstance(value, keras.KerasTensor)
-    except (ImportError, AttributeError):
-        return False
+    keras = sys.modules.get("keras")  # not imported here: not a Keras tensor
+    return keras is not None and isinstance(value, keras.KerasTensor)
 
 
 class _Other:
@@ -66,11 +62,11 @@ class _Other:
         self.folder, self.prefix, self.count = folder, prefix, 0
 
     def __call__(self, value):
-        import keras
-
-        if isinstance(value, keras.Model):
+        keras = sys.modules.get("keras")  # not imported: the value is no Keras object
+        if keras is not None and isinstance(value, keras.Model):
             return self.model(value)
-        if hasattr(value, "numpy") and hasattr(value, "dtype") and not _is_keras_tensor(value):
+        if keras is not None and hasattr(value, "numpy") and hasattr(value, "dtype") \
+                and not _is_keras_tensor(value):
             try:
                 array = keras.ops.convert_to_numpy(value)
                 return wire.Encoder(self.folder, f"{self.prefix}-t{self._next()}")(array)
@@ -101,8 +97,6 @@ class _Other:
 
 
 def _decoder(folder: str, inputs: list) -> wire.Decoder:
-    import keras
-
     def ref(number, _extra, _depth):
         if number not in _REFS:
             raise wire.WireError(f"no object #{number} in this kernel")
@@ -114,6 +108,8 @@ def _decoder(folder: str, inputs: list) -> wire.Decoder:
         return load_model(os.path.join(folder, name))
 
     def placeholder(spec, _extra, _depth):
+        import keras
+
         shape, dtype = spec
         tensor = keras.Input(batch_shape=tuple(shape), dtype=dtype)
         inputs.append(tensor)

@@ -16,15 +16,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from course import config
-from course.grading.gradebook import NotebookGrade, feedback_text, safe_name, write_gradebook
+from course.grading.notebooks.gradebook import (
+    NotebookGrade,
+    feedback_text,
+    safe_name,
+    write_gradebook,
+)
 from course.grading.notebooks.job import NotebookJob, run_in_process
-from course.grading.notebooks.sandbox import Limits, bwrap_path, install_hint
+from course.grading.notebooks.sandbox import (
+    NotebookLimits, bwrap_path, data_mounts, install_hint, kernel_env, limits_for_notebook)
 from course.grading.notebooks.submissions import Submission, find_submissions
-from course.grading.report import printable
+from course.grading.text import printable
 
 
 class AutogradeError(RuntimeError):
@@ -47,37 +53,7 @@ def sources(root) -> dict[str, Path]:
     return found
 
 
-def data_mounts() -> list[list[str]]:
-    """The data folders the student's kernel may read, as ``[host, inside]`` pairs: the
-    ``COURSE_DATA_DIR`` (same path inside), the Keras cache and TensorFlow Datasets' folder
-    (where the course's loader looks for them in the kernel's home)."""
-    from course.grading.notebooks.sandbox import HOME
-
-    mounts = []
-    folder = os.environ.get(config.DATA_DIR_ENV, "").strip()
-    if folder and os.path.isdir(folder):
-        mounts.append([os.path.realpath(folder), os.path.realpath(folder)])
-    keras_home = os.environ.get("KERAS_HOME") or os.path.expanduser("~/.keras")
-    if os.path.isdir(os.path.join(keras_home, "datasets")):
-        mounts.append([os.path.join(keras_home, "datasets"), f"{HOME}/.keras/datasets"])
-    tfds = os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
-    if os.path.isdir(tfds):
-        mounts.append([tfds, f"{HOME}/tensorflow_datasets"])
-    return mounts
-
-
-def limits_for_notebook(notebook, base: Limits | None = None) -> Limits:
-    """The notebook's limits: ``base``, with the time limit the exercise states
-    (``metadata.course.time_limit_s``, written by ``exercises --write`` from the exercise's
-    measured cost) unless ``base`` set one of its own."""
-    base = base or Limits()
-    limit = notebook.metadata.get("course", {}).get("time_limit_s")
-    if isinstance(limit, (int, float)) and limit > 0 and base.time_s == Limits().time_s:
-        base = replace(base, time_s=float(limit))
-    return base
-
-
-def limits_for(source: Path, base: Limits) -> Limits:
+def limits_for(source: Path, base: NotebookLimits) -> NotebookLimits:
     import nbformat
 
     return limits_for_notebook(nbformat.read(source, as_version=4), base)
@@ -105,16 +81,19 @@ class Batch:
     out: Path
     root: Path = Path(".")
     exercise: str | None = None
-    limits: Limits = field(default_factory=Limits)
+    limits: NotebookLimits = field(default_factory=NotebookLimits)
     dry_run: bool = False
     sandbox: bool = True
     #: Also write the scores into ``ROOT/gradebook.db`` (an nbgrader course folder).
     nbgrader: bool = False
+    #: More read-only folders for the kernels, ``[host, inside]`` (a benchmark that grades the
+    #: solutions lends them the answer keys; never for students' work).
+    extra_mounts: list = field(default_factory=list)
 
 
 def _job_env(dry_run: bool) -> dict:
     """The environment of a job process: this one's, fast mode only for a dry run."""
-    from course.grading.sandbox import course_env
+    from course.grading.processes import course_env
 
     env = course_env()
     env.pop(config.FAST_ENV, None)
@@ -123,18 +102,6 @@ def _job_env(dry_run: bool) -> dict:
         env[config.FAST_ENV] = "1"
     env.setdefault("CUDA_VISIBLE_DEVICES", "")
     env.setdefault("MPLBACKEND", "Agg")
-    return env
-
-
-def kernel_env() -> dict:
-    env = {}
-    folder = os.environ.get(config.DATA_DIR_ENV, "").strip()
-    if folder and os.path.isdir(folder):
-        env[config.DATA_DIR_ENV] = os.path.realpath(folder)
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    from course.grading.sandbox import course_root
-
-    env["PYTHONPATH"] = course_root()
     return env
 
 
@@ -178,7 +145,8 @@ def autograde(batch: Batch, on_grade=None) -> list[NotebookGrade]:
     for g in grades:
         _record(out, g, grades, on_grade, batch.limits)
     private = [str(batch.root), str(batch.submitted), str(out)]
-    env, kernel_vars, mounts = _job_env(batch.dry_run), kernel_env(), data_mounts()
+    env, kernel_vars = _job_env(batch.dry_run), kernel_env()
+    mounts = data_mounts() + [list(m) for m in batch.extra_mounts]
     work = Path(tempfile.mkdtemp(prefix="course-autograde-"))
     os.chmod(work, 0o700)
     try:
@@ -201,8 +169,9 @@ def autograde(batch: Batch, on_grade=None) -> list[NotebookGrade]:
 
 def _grade_one(batch, submission: Submission, source: Path, folder: Path, out: Path,
                private, env, kernel_vars, mounts) -> NotebookGrade:
-    from course.grading.precheck import Refusal, take_file
-    from course.grading.tasks import Limits as FileLimits
+    from course.grading.artifact.precheck import take_file
+    from course.grading.contract import Limits as FileLimits
+    from course.grading.contract import Refusal
     from course.grading.notebooks.job import MAX_NOTEBOOK_MB
 
     folder.mkdir(parents=True)
@@ -223,7 +192,7 @@ def _grade_one(batch, submission: Submission, source: Path, folder: Path, out: P
     return grade
 
 
-def _record(out: Path, grade: NotebookGrade, grades, on_grade, limits: Limits) -> None:
+def _record(out: Path, grade: NotebookGrade, grades, on_grade, limits: NotebookLimits) -> None:
     feedback = out / "feedback" / safe_name(grade.student) / f"{grade.exercise}.txt"
     feedback.parent.mkdir(parents=True, exist_ok=True)
     feedback.write_text(feedback_text(grade, limits.time_s, limits.memory_mb))

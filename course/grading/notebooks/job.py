@@ -23,8 +23,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from course.grading.gradebook import CellGrade, NotebookGrade
-from course.grading.notebooks.sandbox import Limits
+from course.grading.notebooks.gradebook import CellGrade, NotebookGrade
+from course.grading.notebooks.sandbox import NotebookLimits
 
 #: Seconds a job process gets beyond the notebook's limit (start-up, saving the results).
 JOB_GRACE_S = 120.0
@@ -40,7 +40,7 @@ class NotebookJob:
     submission: str
     source: str
     executed: str
-    limits: Limits = field(default_factory=Limits)
+    limits: NotebookLimits = field(default_factory=NotebookLimits)
     sandbox: bool = True
     dry_run: bool = False
     #: Folders the kernel may read (data sets), as ``[host, inside]`` pairs.
@@ -56,7 +56,7 @@ class NotebookJob:
     @classmethod
     def from_json(cls, text: str) -> "NotebookJob":
         data = json.loads(text)
-        data["limits"] = Limits(**data.get("limits", {}))
+        data["limits"] = NotebookLimits(**data.get("limits", {}))
         return cls(**data)
 
 
@@ -76,8 +76,9 @@ def grade_from_dict(data: dict) -> NotebookGrade:
 def _read_submission(job: NotebookJob, private: Path):
     import nbformat
 
-    from course.grading.precheck import Refusal, take_file
-    from course.grading.tasks import Limits as FileLimits
+    from course.grading.artifact.precheck import take_file
+    from course.grading.contract import Limits as FileLimits
+    from course.grading.contract import Refusal
 
     copy = private / "submitted.ipynb"
     try:
@@ -89,7 +90,7 @@ def _read_submission(job: NotebookJob, private: Path):
 
 
 def _unreadable(job, result, why: str, roles) -> NotebookGrade:
-    from course.grading.report import shorten
+    from course.grading.text import shorten
 
     result.status = "unreadable"
     result.notes.append(shorten(why, 400))
@@ -130,8 +131,8 @@ def grade_notebook(job: NotebookJob) -> NotebookGrade:
 def _load_model_from(private: Path):
     """Load a model the kernel saved: copied out of the exchange folder first (a regular file,
     never a link), then the artifact grader's checks and Keras safe mode."""
-    from course.grading.artifact import load_checked
-    from course.grading.precheck import take_file
+    from course.grading.artifact.load import load_checked
+    from course.grading.artifact.precheck import take_file
 
     count = [0]
 
@@ -225,13 +226,13 @@ def _warm_up() -> None:
         import keras  # noqa: F401
         import tensorflow  # noqa: F401
 
-        from course.grading import artifact  # noqa: F401
+        from course.grading.artifact import load as artifact  # noqa: F401
     except Exception:  # noqa: BLE001 - the cells will say what is wrong
         pass
 
 
 def _cell_grade(meta: dict, outcome) -> CellGrade:
-    from course.grading.report import shorten
+    from course.grading.text import shorten
 
     if outcome.status == "ok":
         return CellGrade(meta["grade_id"], meta["points"], meta["points"], "passed")

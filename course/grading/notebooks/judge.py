@@ -192,7 +192,7 @@ def _assigned(source: str) -> set[str]:
 
 
 def _message(err: BaseException) -> str:
-    from course.grading.report import summarize_error
+    from course.grading.text import summarize_error
 
     name = type(err).__name__
     text = summarize_error(str(err))

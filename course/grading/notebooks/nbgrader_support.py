@@ -50,10 +50,10 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb, resources, km=None):
         from jupyter_core.utils import run_sync
 
-        from course.grading.notebooks.batch import kernel_env, data_mounts, limits_for_notebook
         from course.grading.notebooks.kernel import (
             Watchdog, kernel_manager, process_tree, start_options)
-        from course.grading.notebooks.sandbox import Sandbox, bwrap_path, install_hint
+        from course.grading.notebooks.sandbox import (
+            Sandbox, bwrap_path, data_mounts, install_hint, kernel_env, limits_for_notebook)
 
         if config.is_fast() and not dry_run():
             raise FastModeRefused(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import os
 import shutil
+import sys
 
 from course.grading.notebooks import wire
 
@@ -127,11 +128,16 @@ class Channel:
 
     def _other(self, prefix: str):
         def other(value):
-            import keras
             import numpy as np
 
             if isinstance(value, Remote):
                 return {"__ref__": value._number}
+            if isinstance(value, np.random.Generator):
+                return {"__rng__": value.bit_generator.state}
+            keras = sys.modules.get("keras")
+            if keras is None:
+                raise wire.WireError(f"a {type(value).__name__} cannot be sent to the student's "
+                                     "code")
             if isinstance(value, keras.KerasTensor):
                 self._inputs.append(value)
                 return {"__input__": [list(value.shape), str(value.dtype)]}
@@ -139,8 +145,6 @@ class Channel:
                 name = f"{prefix}-m{len(self._inputs)}-{id(value)}.keras"
                 value.save(os.path.join(self.folder, name))
                 return {"__keras__": name}
-            if isinstance(value, np.random.Generator):
-                return {"__rng__": value.bit_generator.state}
             if hasattr(value, "numpy") and hasattr(value, "dtype"):
                 return wire.Encoder(self.folder, f"{prefix}-t{id(value)}")(
                     keras.ops.convert_to_numpy(value))
@@ -158,7 +162,7 @@ class Channel:
             return remote_class(self, number, info)
 
         def keras_model(name, info, _depth):
-            from course.grading.precheck import Refusal
+            from course.grading.contract import Refusal
 
             path = decoder._file(name)
             try:

@@ -27,8 +27,11 @@ import shutil
 import signal
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from course import config
+from course.grading.processes import course_root
 
 #: Folders of /etc a Python kernel reads (users, name service, shared libraries, time zone).
 ETC_FILES = ("passwd", "group", "nsswitch.conf", "hosts", "ld.so.cache", "ld.so.conf",
@@ -43,11 +46,11 @@ class SandboxUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Limits:
+class NotebookLimits:
     """What one notebook may use."""
 
     #: Wall-clock seconds for the whole notebook (its cells and the judge's checks).
-    time_s: float = 600.0
+    time_s: float = 3600.0
     #: Memory of the kernel and everything it starts, files in its home and /tmp included.
     memory_mb: int = 4096
     #: Processes and threads at once (TensorFlow starts a few dozen threads).
@@ -120,7 +123,7 @@ class Cgroup:
     """A cgroup for one notebook (v2, or v1 ``memory`` and ``pids``), if this process may make
     one. ``join_command`` is the shell line a process runs to enter it."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: NotebookLimits):
         self.dirs: list[Path] = []
         self.kind = None
         name = f"course-{uuid.uuid4().hex[:12]}"
@@ -243,7 +246,7 @@ class Cgroup:
 class Sandbox:
     """Where one student's kernel runs: the exchange folder, the cgroup, the command."""
 
-    def __init__(self, exchange: Path, limits: Limits, env: dict, private: list,
+    def __init__(self, exchange: Path, limits: NotebookLimits, env: dict, private: list,
                  mounts: list, sandbox: bool = True, work: str | None = None):
         self.exchange, self.limits, self.env = Path(exchange), limits, dict(env)
         self.private = [os.path.realpath(p) for p in private]
@@ -321,3 +324,45 @@ class Sandbox:
 
     def close(self) -> None:
         self.cgroup.remove()
+
+
+# ---------------------------------------------------------------------------------------------
+# What the kernel sees and may use
+
+
+def data_mounts() -> list[list[str]]:
+    """The data folders the student's kernel may read, as ``[host, inside]`` pairs: the
+    ``COURSE_DATA_DIR`` (same path inside), the Keras cache and TensorFlow Datasets' folder
+    (where the course's loader looks for them in the kernel's home)."""
+    mounts = []
+    folder = os.environ.get(config.DATA_DIR_ENV, "").strip()
+    if folder and os.path.isdir(folder):
+        mounts.append([os.path.realpath(folder), os.path.realpath(folder)])
+    keras_home = os.environ.get("KERAS_HOME") or os.path.expanduser("~/.keras")
+    if os.path.isdir(os.path.join(keras_home, "datasets")):
+        mounts.append([os.path.join(keras_home, "datasets"), f"{HOME}/.keras/datasets"])
+    tfds = os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+    if os.path.isdir(tfds):
+        mounts.append([tfds, f"{HOME}/tensorflow_datasets"])
+    return mounts
+
+
+def kernel_env() -> dict:
+    env = {}
+    folder = os.environ.get(config.DATA_DIR_ENV, "").strip()
+    if folder and os.path.isdir(folder):
+        env[config.DATA_DIR_ENV] = os.path.realpath(folder)
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    env["PYTHONPATH"] = course_root()
+    return env
+
+
+def limits_for_notebook(notebook, base: NotebookLimits | None = None) -> NotebookLimits:
+    """The notebook's limits: ``base``, with the time limit the exercise states
+    (``metadata.course.time_limit_s``, written by ``exercises --write`` from the exercise's
+    measured cost) unless ``base`` set one of its own."""
+    base = base or NotebookLimits()
+    limit = notebook.metadata.get("course", {}).get("time_limit_s")
+    if isinstance(limit, (int, float)) and limit > 0 and base.time_s == NotebookLimits().time_s:
+        base = replace(base, time_s=float(limit))
+    return base

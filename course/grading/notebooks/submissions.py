@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course import exercises
-from course.grading.report import printable
+from course.grading.text import printable
 
 STUB = exercises.PLACEHOLDER
 

@@ -26,12 +26,21 @@ from pathlib import Path
 import numpy as np
 
 from course import data
-from course.grading import consistency
-from course.grading.precheck import Refusal, inspect_archive, take_file
-from course.grading.report import Report
-from course.grading import sandbox
-from course.grading.sandbox import Sandbox, SandboxError, shared
-from course.grading.tasks import ERROR, FAIL, PASS, TASKS, UNUSABLE, Limits, Task
+from course.grading.artifact import consistency
+from course.grading.artifact import worker as sandbox
+from course.grading.artifact.precheck import inspect_archive, take_file
+from course.grading.artifact.report import Report
+from course.grading.artifact.worker import Sandbox, SandboxError, shared
+from course.grading.contract import (
+    ERROR,
+    FAIL,
+    PASS,
+    TASKS,
+    UNUSABLE,
+    Limits,
+    Refusal,
+    Task,
+)
 
 #: Signals that usually mean the child ran out of memory (an allocation failed or the kernel
 #: stopped it) rather than a bug in the model.

@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from course.grading import GradingError
+from course.grading.contract import GradingError
 
 
 def describe(value) -> str:

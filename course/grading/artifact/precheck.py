@@ -19,7 +19,7 @@ import stat
 import zipfile
 from dataclasses import dataclass, field
 
-from course.grading.tasks import Limits
+from course.grading.contract import Limits, Refusal
 
 MIB = 1 << 20
 HOW_TO_SAVE = ("Save with model.save('model.keras') or "
@@ -29,16 +29,6 @@ KERAS_PACKAGES = {"keras", "keras_hub", "keras_cv", "keras_nlp"}
 #: Keras's own markers for serialized values (tensors, arrays, bytes, ...), not objects.
 KERAS_MARKERS = {"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__typespec__",
                  "__slice__", "__ellipsis__"}
-
-
-@dataclass
-class Refusal(Exception):
-    cause: str
-    reason: str
-    detail: str = ""
-
-    def __str__(self) -> str:
-        return self.reason
 
 
 @dataclass

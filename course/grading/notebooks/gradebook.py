@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from course.grading.report import csv_cell, printable, write_csv_rows
+from course.grading.text import csv_cell, printable, write_csv_rows
 
 
 @dataclass

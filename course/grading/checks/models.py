@@ -15,9 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from course import config
-from course.grading import GradingError
-from course.grading.check_helpers import call_checked, check_array, kernel_side
-
+from course.grading.checks.helpers import call_checked, check_array, kernel_side
+from course.grading.contract import GradingError
 
 # ---------------------------------------------------------------------------------------------
 # Models

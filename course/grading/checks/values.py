@@ -1,19 +1,15 @@
-"""Checks that the graded cells of exercises 03-08 call.
+"""Checks of values that the graded cells of exercises 03-08 call: a student's function on given
+inputs, arrays, gradients, and the products a function does.
 
 Every check raises ``course.grading.GradingError`` (an ``AssertionError``, so the cell fails)
 with a message that says what is wrong and what to do, and prints one ``PASS`` line otherwise.
 A student's function that raises (``NotImplementedError`` in an unsolved exercise, or any bug)
 is reported the same way, with the call that failed.
 
-- ``call``: run the student's function, turning its errors into a clear ``GradingError``;
-- values: ``check_cases`` (a function on given inputs), ``check_array`` (an array against a
-  reference), ``check_gradient`` with ``numerical_gradient`` / ``relative_error`` (CS231n's
-  gradient check);
+- ``check_cases`` (a function on given inputs), ``check_gradient`` with ``numerical_gradient`` /
+  ``relative_error`` (CS231n's gradient check);
 - ``Tracked`` and ``count_multiplications``: how many data-times-filter products a function
-  does (Winograd's minimal filtering);
-- models, augmentation layers and fine-tuning (``check_layers``, ``check_params``,
-  ``check_accuracy``, ``check_seeded``, ``check_margin``, ...): written in
-  ``course.grading.model_checks`` and re-exported here, so a graded cell imports one module.
+  does (Winograd's minimal filtering).
 
 Importing this module does not import TensorFlow.
 """
@@ -21,16 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from course.grading import GradingError
-from course.grading.check_helpers import (  # noqa: F401  (call, check_array: for cells)
-    call, call_checked, callable_name, check_array, describe, describe_call, kernel_side)
-# The checks of models, augmentation layers and fine-tuning live in model_checks; graded cells
-# reach every check through this one module.
-from course.grading.model_checks import (  # noqa: F401
-    check_accuracy, check_config, check_crop_flip, check_discriminative_rates,
-    check_inference_identity, check_layers, check_margin, check_params, check_seeded,
-    check_whitening, config_round_trip, fit_one_epoch, layer_outputs, pipeline_batches,
-    shared_layers)
+from course.grading.checks.helpers import (
+    call_checked,
+    callable_name,
+    describe,
+    describe_call,
+    kernel_side,
+)
+from course.grading.contract import GradingError
 
 
 def _plain(value):

@@ -17,57 +17,7 @@ from __future__ import annotations
 import os
 
 from course import config, data
-
-
-class GradingError(AssertionError):
-    """The submission does not meet the exercise's bar; the message says why and what to do."""
-
-
-def _shape(value):
-    """A Keras shape as a tuple, or None if it is not one flat shape."""
-    if isinstance(value, (tuple, list)) and all(v is None or isinstance(v, int) for v in value):
-        return tuple(value)
-    return None
-
-
-def io_problem(model, input_shape, num_classes: int) -> str | None:
-    """Why ``model`` does not map a batch of ``input_shape`` images to ``num_classes`` scores,
-    or None. Only the exact shapes ``(None, *input_shape)`` in and ``(None, num_classes)`` out
-    are accepted: one image tensor in, one score per class out, any batch size."""
-    import keras
-
-    if not isinstance(model, keras.Model):
-        return (f"Expected a Keras model, got {type(model).__name__}. Return the model you "
-                "trained.")
-    expected_in = (None, *input_shape)
-    expected_out = (None, num_classes)
-    try:
-        inputs, outputs = list(model.inputs), list(model.outputs)
-    except (AttributeError, ValueError, TypeError):
-        inputs = outputs = None
-    if not inputs or not outputs:
-        return (f"The model has no defined input or output (it was never built or called), so "
-                f"its shapes are unknown. Start it with keras.Input(shape={tuple(input_shape)}).")
-    if len(inputs) != 1:
-        return (f"The model takes {len(inputs)} inputs, expected one: images of shape "
-                f"{expected_in}.")
-    got = _shape(getattr(inputs[0], "shape", None))
-    if got != expected_in:
-        return (f"The model takes inputs of shape {got}, expected {expected_in}: raw images, "
-                f"channels last, any batch size. Build it with keras.Input(shape="
-                f"{tuple(input_shape)}).")
-    if len(outputs) != 1:
-        return (f"The model has {len(outputs)} outputs, expected one of shape {expected_out}: "
-                f"one score per class. End the model with Dense({num_classes}).")
-    out = _shape(getattr(outputs[0], "shape", None))
-    if out != expected_out:
-        return (f"The model's output shape is {out}, expected {expected_out}: one score per "
-                f"class. End the model with Dense({num_classes}).")
-    dtype = str(getattr(outputs[0], "dtype", "float32"))
-    if not any(kind in dtype for kind in ("float", "int")):
-        return (f"The model returns {dtype} values, expected numbers (one score per class). "
-                f"End the model with Dense({num_classes}).")
-    return None
+from course.grading.contract import GradingError, io_problem
 
 
 def check_model_io(model, input_shape, num_classes: int) -> None:
@@ -164,8 +114,8 @@ def check_mnist_term_project(model) -> dict:
 
 
 def _load_cifar100_artifact(path):
-    from course.grading.artifact import contract_problem, load_submission
-    from course.grading.tasks import TASKS
+    from course.grading.artifact.load import contract_problem, load_submission
+    from course.grading.contract import TASKS
 
     model, problem = load_submission(path)
     if problem:
@@ -198,8 +148,8 @@ def check_cifar100_submission(path=CIFAR100_SUBMISSION):
     a banner says the check grants no points, and under autograde it fails so that it cannot.
     """
     if not config.is_fast():
-        from course.grading.grader import grade_artifact
-        from course.grading.tasks import PASS
+        from course.grading.artifact.grader import grade_artifact
+        from course.grading.contract import PASS
 
         report = grade_artifact(path, "cifar100")
         print(report.to_text())

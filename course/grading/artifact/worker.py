@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from course.grading.processes import course_env, course_root, kill_group, proc_status_kb
+
 #: Extra seconds the worker allows a child past the time limit before killing it (the child's
 #: own projection stops a slow model earlier, with a better message).
 GRACE_S = 5.0
@@ -41,45 +43,6 @@ START_TIMEOUT_S = 120.0
 
 class SandboxError(RuntimeError):
     """The worker process failed (a grader-side problem, not the artifact's)."""
-
-
-def proc_status_kb(key: str, pid="self") -> int | None:
-    """A figure of ``/proc/PID/status`` in KiB (``VmSize``, ``VmRSS``), or None where there is
-    no such line or file (not Linux, a process that has ended)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def kill_group(pid: int) -> None:
-    """SIGKILL the process group ``pid`` leads, then the process itself; gone is fine."""
-    for kill in (os.killpg, os.kill):
-        try:
-            kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def course_root() -> str:
-    """The folder that holds the ``course`` package (the repository root when run from one)."""
-    import course
-
-    return str(Path(course.__file__).resolve().parents[1])
-
-
-def course_env() -> dict:
-    """The environment for a child Python process that imports ``course``: this process's, with
-    the course importable and TensorFlow's C++ log quiet (unless set)."""
-    env = dict(os.environ)
-    root = course_root()
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return env
 
 
 def _vm_kb() -> int:
@@ -127,21 +90,21 @@ def _child(job: dict, baseline_kb: int) -> None:
         tempfile.tempdir = job["out_dir"]
         os.chdir(job["out_dir"])
         _set_limits(job, baseline_kb)
-        from course.grading import artifact
+        from course.grading.artifact import evaluate
 
         def status(stage):
             with open(job["status"], "w") as f:
                 f.write(stage)
 
         try:
-            result = artifact.evaluate_job(job, status)
+            result = evaluate.evaluate_job(job, status)
         except BaseException as err:  # noqa: BLE001 - reported, never raised into the worker
             import traceback
 
             traceback.print_exc()
             result = {"cause": "internal", "reason": "the grader failed on this model",
                       "detail": f"{type(err).__name__}: {err}"}
-        artifact.write_json(job["result"], result)
+        evaluate.write_json(job["result"], result)
     except BaseException:  # noqa: BLE001
         code = 70
     finally:
@@ -177,7 +140,7 @@ def _wait(pid: int, deadline: float) -> dict:
 
 #: How the parent starts a worker (``import course`` first: it keeps TensorFlow's start-up log
 #: quiet).
-WORKER_COMMAND = "import course; from course.grading.sandbox import serve; serve()"
+WORKER_COMMAND = "import course; from course.grading.artifact.worker import serve; serve()"
 
 
 def serve() -> None:
@@ -188,7 +151,7 @@ def serve() -> None:
     import keras  # noqa: F401
     import numpy  # noqa: F401
 
-    from course.grading import artifact  # noqa: F401
+    from course.grading.artifact import evaluate  # noqa: F401  (imported before any fork)
     from course.saving import register_all
 
     register_all()
