@@ -1,4 +1,4 @@
-"""The checks of exercises 03-08 (course.grading.exercise_checks) pass right answers and fail
+"""The checks of exercises 03-08 (course.grading.checks) pass right answers and fail
 wrong ones with a message that says what is wrong; the exercise notebooks follow the grading
 convention and their unsolved copies score zero."""
 from __future__ import annotations

@@ -24,7 +24,7 @@ pytest.importorskip("nbgrader")
 ROOT = Path(__file__).resolve().parents[1]
 #: Autograded here: an exercise that needs no training, so each of its two runs takes seconds
 #: (every exercise's checks are graded in tests/test_exercises.py and
-#: tests/test_exercise_checks.py, and every solution runs under nbval).
+#: tests/test_exercise_checks.py and tests/test_judge.py, and every solution runs under nbval).
 GRADED = "05_batch_norm_backward"
 
 

@@ -15,8 +15,7 @@ from course import release
 ROOT = Path(__file__).resolve().parents[1]
 #: Files of the package that *describe* the marker convention (the generator, the release scan,
 #: the autograder) and the README that documents it; no notebook may hold a marker.
-DESCRIBE_MARKERS = {"README.md", "course/exercises.py", "course/release.py",
-                    "course/grading/autograde.py"}
+DESCRIBE_MARKERS = {"README.md", "course/exercises.py", "course/release.py"}
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@
 
 ``load_submission`` is what a notebook (and ``export_submission``) calls in its own process;
 ``evaluate_job`` is what the grader's worker runs, in a separate process with resource limits
-(``course.grading.sandbox``), to produce the model's scores on the test images. Both load with
+(``course.grading.artifact.worker``), to produce the model's scores on the test images. Both load with
 ``keras.saving.load_model(..., safe_mode=True, compile=False)`` after the checks of
-``course.grading.precheck`` and after ``course.saving.register_all()``, so whatever
+``course.grading.artifact.precheck`` and after ``course.saving.register_all()``, so whatever
 ``export_submission`` accepts, the grader accepts, and no code from the file ever runs.
 """
 from __future__ import annotations

@@ -16,9 +16,8 @@ child ended (exit code, signal, timeout, peak memory). Forking from a worker tha
 TensorFlow but never run an op costs milliseconds, so a folder of submissions pays TensorFlow's
 start-up once, yet no artifact can disturb another's grade or the grader.
 
-The process helpers here (``proc_status_kb``, ``kill_group``, ``course_root``, ``course_env``)
-serve ``notebook_runner`` too, which watches a notebook's kernel in another way (by polling its
-process tree's resident memory: a kernel is not a forked child that an ``RLIMIT_AS`` could cap).
+A notebook's kernel is watched in another way (``course.grading.notebooks``: a cgroup, or its
+process tree's resident memory polled): a kernel is not a forked child an ``RLIMIT_AS`` caps.
 """
 from __future__ import annotations
 

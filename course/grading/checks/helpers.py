@@ -1,4 +1,4 @@
-"""What every exercise check shares (``exercise_checks``, ``model_checks``).
+"""What every check of ``course.grading.checks`` shares.
 
 - ``call_checked`` / ``call``: run a student's function; any error it raises (the
   ``NotImplementedError`` of an unsolved cell, or a bug) becomes a ``GradingError`` that names

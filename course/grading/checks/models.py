@@ -1,5 +1,5 @@
 """Checks of models, layers and fine-tuning that the graded cells of exercises 04, 07 and 08 call
-(through ``course.grading.exercise_checks``, which re-exports them).
+(through ``course.grading.checks``, which re-exports them).
 
 - models: ``check_layers`` (output shapes and parameters of named layers), ``check_params``,
   ``check_accuracy``;

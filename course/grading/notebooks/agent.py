@@ -195,7 +195,7 @@ def _perform(request: dict, args, kwargs):
         helper = getattr(importlib.import_module(module), name, None) \
             if module.startswith("course.grading.") else None
         if getattr(helper, "__course_helper__", None) != path:
-            raise PermissionError(f"{path} is not a check helper (check_helpers.kernel_side)")
+            raise PermissionError(f"{path} is not a check helper (checks.helpers.kernel_side)")
         return helper.__wrapped__(*args, **kwargs)
     raise ValueError(f"unknown request {op!r}")
 

@@ -67,7 +67,7 @@ class Remote:
         return self._channel.request("call", args, kwargs, ref=self._number)
 
     def __course_run__(self, helper: str, args: tuple, kwargs: dict):
-        """Run the course's check helper ``helper`` (one marked ``check_helpers.kernel_side``)
+        """Run the course's check helper ``helper`` (one marked ``checks.helpers.kernel_side``)
         on ``args`` in the kernel, where this object lives; its plain result comes back."""
         return self._channel.request("run", args, kwargs, helper=helper)
 
