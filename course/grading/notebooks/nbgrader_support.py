@@ -91,6 +91,8 @@ class SandboxedExecute(Execute):
                 watchdog.stop_event.set()
             box.close()
             try:
+                if getattr(self, "kc", None) is not None:
+                    self.kc.stop_channels()
                 run_sync(km.shutdown_kernel)(now=True)
             except Exception:  # noqa: BLE001 - the sandbox is gone either way
                 pass
@@ -188,9 +190,13 @@ def write_scores(course_dir, grades, executed: dict) -> list[str]:
     what could not be written (an exercise nbgrader does not know, ...)."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    import warnings
+
     course_dir = Path(course_dir)
     notes = []
-    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+        # nbgrader's own add_submission trips SQLAlchemy 2's autoflush warnings (harmless)
+        warnings.filterwarnings("ignore", message=".*not in session.*")
         for g in grades:
             try:
                 gb.find_assignment(g.exercise)
