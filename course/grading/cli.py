@@ -228,6 +228,16 @@ def add_autograde(sub):
     p.add_argument("--no-sandbox", action="store_true",
                    help="run notebooks without bubblewrap (trusted notebooks only: a student's "
                         "code could then read your files and change the gradebook)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="grade N notebooks at once on this machine, each with cores/N threads "
+                        "(default 1)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on the workers of the Dask cluster at ADDRESS (tcp://host:8786; "
+                        "pip install 'course[cluster]'); see docs/instructors.md")
+    p.add_argument("--regrade", action="store_true",
+                   help="grade again the notebooks OUT/results.jsonl already holds (by "
+                        "default a run grades only what is missing: run it again after an "
+                        "interruption)")
     p.add_argument("--nbgrader", action="store_true",
                    help="also write the scores into ROOT/gradebook.db and the graded notebooks "
                         "into ROOT/autograded/ (ROOT: an nbgrader course folder), for "
@@ -261,12 +271,29 @@ def _autograde(args) -> int:
 
     if (args.time_limit is not None and args.time_limit <= 0) or args.memory_limit <= 0:
         print("error: --time-limit and --memory-limit must be positive", file=sys.stderr)
-        return 3
+        return EXIT_GRADER_ERROR
     limits = replace(NotebookLimits(), memory_mb=args.memory_limit)
     if args.time_limit is not None:
         limits = replace(limits, time_s=args.time_limit)
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return EXIT_GRADER_ERROR
+    runner = None
+    if args.scheduler:
+        try:
+            from course.grading.notebooks.runners import DaskRunner
+
+            runner = DaskRunner(args.scheduler)
+        except ImportError:
+            print("error: --scheduler needs dask.distributed: pip install 'course[cluster]'",
+                  file=sys.stderr)
+            return EXIT_GRADER_ERROR
+        except OSError as err:
+            print(f"error: no Dask scheduler at {args.scheduler}: {err}", file=sys.stderr)
+            return EXIT_GRADER_ERROR
     batch = Batch(Path(args.submitted), Path(args.out), Path(args.root), args.exercise, limits,
-                  args.dry_run, sandbox=not args.no_sandbox, nbgrader=args.nbgrader)
+                  args.dry_run, sandbox=not args.no_sandbox, nbgrader=args.nbgrader,
+                  workers=args.workers, runner=runner, regrade=args.regrade)
     if args.no_sandbox:
         print("warning: --no-sandbox: every notebook runs as you, with your files in reach",
               file=sys.stderr)

@@ -31,16 +31,7 @@ from course.grading.artifact import worker as sandbox
 from course.grading.artifact.precheck import inspect_archive, take_file
 from course.grading.artifact.report import Report
 from course.grading.artifact.worker import Sandbox, SandboxError, shared
-from course.grading.contract import (
-    ERROR,
-    FAIL,
-    PASS,
-    TASKS,
-    UNUSABLE,
-    Limits,
-    Refusal,
-    Task,
-)
+from course.grading.contract import ERROR, FAIL, PASS, TASKS, UNUSABLE, Limits, Refusal, Task
 
 #: Signals that usually mean the child ran out of memory (an allocation failed or the kernel
 #: stopped it) rather than a bug in the model.

@@ -12,14 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from course.grading.artifact.precheck import inspect_archive, take_file
-from course.grading.contract import (
-    TASKS,
-    GradingError,
-    Limits,
-    Refusal,
-    Task,
-    io_problem,
-)
+from course.grading.contract import TASKS, GradingError, Limits, Refusal, Task, io_problem
 
 MEMORY_WORDS = ("ResourceExhausted", "MemoryError", "OOM when allocating", "bad_alloc",
                  "Cannot allocate memory", "failed to allocate", "Unable to allocate")

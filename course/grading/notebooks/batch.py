@@ -13,22 +13,26 @@ instructor's answer keys.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course import config
+from course import config, progress
 from course.grading.notebooks.gradebook import (
     NotebookGrade,
     feedback_text,
+    num,
     safe_name,
     write_gradebook,
 )
-from course.grading.notebooks.job import NotebookJob, run_in_process
+from course.grading.notebooks.job import NotebookJob
+from course.grading.notebooks.results import LOG, ResultLog, key
+from course.grading.notebooks.runners import LocalRunner, Pack
 from course.grading.notebooks.sandbox import (
-    NotebookLimits, bwrap_path, data_mounts, install_hint, kernel_env, limits_for_notebook)
+    NotebookLimits,
+    bwrap_path,
+    install_hint,
+    limits_for_notebook,
+)
 from course.grading.notebooks.submissions import Submission, find_submissions
 from course.grading.text import printable
 
@@ -59,6 +63,8 @@ def limits_for(source: Path, base: NotebookLimits) -> NotebookLimits:
     return limits_for_notebook(nbformat.read(source, as_version=4), base)
 
 
+#: How a run ended that counts as a failure in the progress line.
+FAILED = {"unreadable", "timeout", "memory", "disk", "kernel_died", "grader_error"}
 #: What a submitted notebook is, and how a student makes one (for refusals).
 NOTEBOOK_FILE = ("notebook (.ipynb)", "Submit the .ipynb file Jupyter saved (File > Save and "
                  "Checkpoint), under its exercise's name.")
@@ -89,20 +95,11 @@ class Batch:
     #: More read-only folders for the kernels, ``[host, inside]`` (a benchmark that grades the
     #: solutions lends them the answer keys; never for students' work).
     extra_mounts: list = field(default_factory=list)
-
-
-def _job_env(dry_run: bool) -> dict:
-    """The environment of a job process: this one's, fast mode only for a dry run."""
-    from course.grading.processes import course_env
-
-    env = course_env()
-    env.pop(config.FAST_ENV, None)
-    env.pop("COURSE_DRY_RUN", None)
-    if dry_run:
-        env[config.FAST_ENV] = "1"
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
+    #: Notebooks graded at once here, or a runner (``runners.DaskRunner``) that decides.
+    workers: int = 1
+    runner: object = None
+    #: Grade again what ``OUT/results.jsonl`` already holds.
+    regrade: bool = False
 
 
 def autograde(batch: Batch, on_grade=None) -> list[NotebookGrade]:
@@ -138,25 +135,50 @@ def autograde(batch: Batch, on_grade=None) -> list[NotebookGrade]:
                              exit_code=2)
     out = Path(batch.out)
     out.mkdir(parents=True, exist_ok=True)
+    log = ResultLog(out)
     grades = [NotebookGrade(student, name, "skipped", not batch.dry_run,
                             max_points=max_points(known[name]) if name in known else 0,
                             notes=[f"{printable(str(path))}: {why}"])
               for student, name, path, why in problems]
-    for g in grades:
-        _record(out, g, grades, on_grade, batch.limits)
-    private = [str(batch.root), str(batch.submitted), str(out)]
-    env, kernel_vars = _job_env(batch.dry_run), kernel_env()
-    mounts = data_mounts() + [list(m) for m in batch.extra_mounts]
-    work = Path(tempfile.mkdtemp(prefix="course-autograde-"))
-    os.chmod(work, 0o700)
-    try:
-        for number, submission in enumerate(found):
-            grade = _grade_one(batch, submission, known[submission.exercise], work / str(number),
-                               out, private, env, kernel_vars, mounts)
+    packs, kept = [], {}
+    for submission in found:
+        pack, grade = _pack(batch, submission, known[submission.exercise], out)
+        if grade is not None:
             grades.append(grade)
-            _record(out, grade, grades, on_grade, batch.limits)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        elif pack.key in log.done and not batch.regrade:
+            kept[pack.key] = log.done[pack.key]
+        else:
+            packs.append(pack)
+    grades += kept.values()
+    for grade in grades:
+        _record(out, grade, grades, None, batch.limits)
+    if kept and on_grade:
+        print(f"{len(kept)} notebook(s) already graded in {out / LOG} (--regrade to grade them "
+              "again)", flush=True)
+    runner = batch.runner or LocalRunner(batch.workers)
+    names = {p.key: f"{printable(p.job.student)} {p.job.exercise}" for p in packs}
+    failed = [0]
+
+    def label(result):
+        _, grade, _ = result
+        failed[0] += grade.status in FAILED
+        return f"{names.get(result[0], '')}: {num(grade.points)}/{num(grade.max_points)} " \
+               f"{grade.status} ({failed[0]} failed so far)"
+
+    results = runner.run(packs)
+    if packs and on_grade:
+        results = progress.track(results, total=len(packs), unit="notebook", label=label,
+                                 description=f"grading on {runner.describe()}")
+    for key_, grade, executed in results:
+        pack = next(p for p in packs if p.key == key_)
+        grade.notes = [*pack.notes, *grade.notes]
+        if executed is not None:
+            target = out / "autograded" / safe_name(grade.student) / f"{grade.exercise}.ipynb"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(executed)
+        log.append(key_, grade)
+        grades.append(grade)
+        _record(out, grade, grades, on_grade, batch.limits)
     if batch.nbgrader:
         from course.grading.notebooks.nbgrader_support import write_scores
 
@@ -167,29 +189,33 @@ def autograde(batch: Batch, on_grade=None) -> list[NotebookGrade]:
     return grades
 
 
-def _grade_one(batch, submission: Submission, source: Path, folder: Path, out: Path,
-               private, env, kernel_vars, mounts) -> NotebookGrade:
+def _pack(batch, submission: Submission, source: Path, out: Path):
+    """``(Pack, None)`` for a readable submission, ``(None, grade)`` for one that is not."""
+    import tempfile as _tempfile
+
     from course.grading.artifact.precheck import take_file
     from course.grading.contract import Limits as FileLimits
     from course.grading.contract import Refusal
     from course.grading.notebooks.job import MAX_NOTEBOOK_MB
 
-    folder.mkdir(parents=True)
-    copy = folder / "submitted" / f"{submission.exercise}.ipynb"
-    copy.parent.mkdir()
-    try:
-        take_file(submission.path, copy, FileLimits(file_mb=MAX_NOTEBOOK_MB), *NOTEBOOK_FILE)
-    except Refusal as refusal:
-        return NotebookGrade(submission.student, submission.exercise, "unreadable",
-                             not batch.dry_run, max_points=max_points(source), notes=[
-                                 f"{printable(str(submission.path))}: {refusal.reason}"])
-    executed = out / "autograded" / safe_name(submission.student) / f"{submission.exercise}.ipynb"
-    job = NotebookJob(submission.student, submission.exercise, str(copy), str(source),
-                      str(executed), limits_for(source, batch.limits), batch.sandbox,
-                      batch.dry_run, mounts, private, kernel_vars)
-    grade = run_in_process(job, folder / "job", env)
-    grade.notes = [*submission.notes, *grade.notes]
-    return grade
+    with _tempfile.TemporaryDirectory(prefix="course-take-") as tmp:
+        copy = Path(tmp) / "submitted.ipynb"
+        try:
+            take_file(submission.path, copy, FileLimits(file_mb=MAX_NOTEBOOK_MB), *NOTEBOOK_FILE)
+        except Refusal as refusal:
+            return None, NotebookGrade(
+                submission.student, submission.exercise, "unreadable", not batch.dry_run,
+                max_points=max_points(source), notes=[
+                    f"{printable(str(submission.path))}: {refusal.reason}"])
+        content = copy.read_bytes()
+    source_text = source.read_text()
+    job = NotebookJob(submission.student, submission.exercise, "", "", "",
+                      limits_for(source, batch.limits), batch.sandbox, batch.dry_run,
+                      [list(m) for m in batch.extra_mounts],
+                      [str(batch.root), str(batch.submitted), str(out)])
+    return Pack(key(submission.student, submission.exercise, content, source_text.encode(),
+                    batch.dry_run), job, content, source_text,
+                notes=list(submission.notes)), None
 
 
 def _record(out: Path, grade: NotebookGrade, grades, on_grade, limits: NotebookLimits) -> None:

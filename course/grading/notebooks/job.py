@@ -258,6 +258,21 @@ def main(job_path: str, result_path: str) -> int:
     return 0
 
 
+def job_env(dry_run: bool) -> dict:
+    """The environment of a job's process: this one's (the course importable), in fast mode
+    only for a dry run, with no GPU and a headless matplotlib."""
+    from course.grading.processes import course_env
+
+    env = course_env()
+    env.pop("COURSE_FAST", None)
+    env.pop("COURSE_DRY_RUN", None)
+    if dry_run:
+        env["COURSE_FAST"] = "1"
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
 def run_in_process(job: NotebookJob, folder: Path, env: dict) -> NotebookGrade:
     """Run ``job`` in a fresh Python process; a grade whatever happens to it."""
     folder.mkdir(parents=True, exist_ok=True)

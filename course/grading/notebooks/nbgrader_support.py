@@ -51,9 +51,19 @@ class SandboxedExecute(Execute):
         from jupyter_core.utils import run_sync
 
         from course.grading.notebooks.kernel import (
-            Watchdog, kernel_manager, process_tree, start_options)
+            Watchdog,
+            kernel_manager,
+            process_tree,
+            start_options,
+        )
         from course.grading.notebooks.sandbox import (
-            Sandbox, bwrap_path, data_mounts, install_hint, kernel_env, limits_for_notebook)
+            Sandbox,
+            bwrap_path,
+            data_mounts,
+            install_hint,
+            kernel_env,
+            limits_for_notebook,
+        )
 
         if config.is_fast() and not dry_run():
             raise FastModeRefused(
@@ -188,9 +198,9 @@ def write_scores(course_dir, grades, executed: dict) -> list[str]:
     API: a submission per student and exercise, each check cell's ``auto_score``) and the
     autograded notebooks into ``COURSE_DIR/autograded/STUDENT/EXERCISE/``; returns notes for
     what could not be written (an exercise nbgrader does not know, ...)."""
-    from nbgrader.api import Gradebook, MissingEntry
-
     import warnings
+
+    from nbgrader.api import Gradebook, MissingEntry
 
     course_dir = Path(course_dir)
     notes = []
