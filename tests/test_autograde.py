@@ -39,6 +39,13 @@ FORGERIES = {
                    "get_ipython().input_transformers_cleanup.append(wrap)\n",
     "fast_env": WRONG_DOUBLE + "import os\nos.environ['COURSE_FAST'] = '1'\n"
                 "os.environ['NBGRADER_EXECUTION'] = ''\n",
+    # a package named like the grader's, beside the notebook, and a data folder of its own
+    "planted": WRONG_DOUBLE + "import os, sys\nos.makedirs('course/grading', exist_ok=True)\n"
+               "open('course/__init__.py', 'w').write('')\n"
+               "open('course/grading/__init__.py', 'w').write('PASS = True')\n"
+               "os.makedirs('data', exist_ok=True)\nopen('data/mnist.npz', 'wb').write(b'x')\n"
+               "os.environ['COURSE_DATA_DIR'] = os.path.abspath('data')\n"
+               "sys.modules.pop('course', None)\n",
 }
 
 
@@ -98,6 +105,7 @@ def test_everyone_gets_the_points_earned(graded):
         "lying_int": (2, 5, "completed"),
         "transformer": (2, 5, "completed"),
         "fast_env": (2, 5, "completed"),
+        "planted": (2, 5, "completed"),
         "claims": (5, 5, "completed"),  # its extra "check cells" count for nothing
         "renamed": (5, 5, "completed"),
         "broken": (0, 5, "unreadable"),
@@ -165,7 +173,8 @@ def test_without_bubblewrap_grading_refuses_and_says_how_to_install(tmp_path, mo
     root = toy_root(tmp_path)
     (tmp_path / "sub").mkdir()
     monkeypatch.delenv("COURSE_FAST", raising=False)
-    monkeypatch.setattr(batch_module, "bwrap_path", lambda: None)
+    monkeypatch.setattr(batch_module, "bwrap_problem",
+                        lambda: "bubblewrap (bwrap) is not installed")
     with pytest.raises(AutogradeError, match="apt-get install bubblewrap.*--no-sandbox"):
         autograde(Batch(tmp_path / "sub", tmp_path / "out", root))
 

@@ -84,3 +84,16 @@ def test_every_notebook_imports_course_before_tensorflow():
              for p in notebooks}
     assert {name: where for name, where in found.items() if where} == {}, \
         "put `import course  # first, so TensorFlow starts quietly` at the top"
+
+
+def test_under_an_autograder_tensorflows_log_stays_quiet_whatever_the_user_set():
+    """nbgrader zeroes a check cell that writes to stderr: with TF_CPP_MIN_LOG_LEVEL=2 in the
+    instructor's environment, TensorFlow's "failed call to cuInit" cost checks their points."""
+    import os
+
+    code = "import os, course; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    for grading, expected in (("autograde", "3"), ("", "2")):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "NBGRADER_EXECUTION": grading}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=120).stdout.strip()
+        assert out == expected, (grading, out)

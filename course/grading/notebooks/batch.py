@@ -29,7 +29,7 @@ from course.grading.notebooks.results import LOG, ResultLog, key
 from course.grading.notebooks.runners import LocalRunner, Pack
 from course.grading.notebooks.sandbox import (
     NotebookLimits,
-    bwrap_path,
+    bwrap_problem,
     install_hint,
     limits_for_notebook,
 )
@@ -114,9 +114,10 @@ def autograde(batch: Batch, on_grade=None) -> list[NotebookGrade]:
         raise AutogradeError(f"--nbgrader: no gradebook.db in {printable(str(batch.root))}; "
                              "run `nbgrader generate_assignment NN_topic` there first (or pass "
                              "--root with the nbgrader course folder).", exit_code=2)
-    if batch.sandbox and bwrap_path() is None:
-        raise AutogradeError("bubblewrap (bwrap) is not installed: a student's notebook would "
-                             "run as you, able to read the solutions and change the gradebook. "
+    problem = bwrap_problem() if batch.sandbox and batch.runner is None else None
+    if problem:
+        raise AutogradeError(f"{problem}: without the sandbox a student's notebook would run as "
+                             "you, able to read the solutions and change the gradebook. "
                              + install_hint(), exit_code=2)
     known = sources(batch.root)
     if not known:

@@ -12,6 +12,7 @@ in the batch's private folder, carries the grade.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -182,7 +183,7 @@ def _run(job: NotebookJob, notebook, private: Path, result: NotebookGrade, start
     os.chdir(judge_dir)
     ended = "completed"
     try:
-        with session.running(deadline.end + 5, private / "kernel.log"):
+        with _started(session, deadline, private / "kernel.log"):
             for index, cell in enumerate(notebook.cells):
                 if cell.cell_type != "code":
                     continue
@@ -205,6 +206,9 @@ def _run(job: NotebookJob, notebook, private: Path, result: NotebookGrade, start
                 status = session.run_cell(cell, index, deadline.left())
                 if status in ("ok", "error") and meta.get("locked"):
                     namespace.run(cell.source, deadline, owner=True)
+    except KernelStartError as err:
+        ended = "grader_error"
+        result.notes.append(str(err))
     finally:
         os.chdir(cwd)
         box.close()
@@ -218,6 +222,29 @@ def _run(job: NotebookJob, notebook, private: Path, result: NotebookGrade, start
         if meta.get("grade") and meta.get("grade_id") not in judged:
             result.cells.append(CellGrade(meta["grade_id"], 0, meta["points"], "not run",
                                           "the notebook stopped before this cell"))
+
+
+class KernelStartError(RuntimeError):
+    """The student's kernel did not start (the grader's problem, not the student's)."""
+
+
+@contextlib.contextmanager
+def _started(session, deadline, log: Path):
+    """``session.running``, with a kernel that fails to start reported as the grader's
+    problem, the end of its log included."""
+    try:
+        manager = session.running(deadline.end + 5, log)
+        manager.__enter__()
+    except Exception as err:  # noqa: BLE001 - any failure to start is the grader's to fix
+        tail = log.read_text(errors="replace")[-400:].strip() if log.exists() else ""
+        raise KernelStartError(
+            f"the student's kernel did not start in the sandbox ({type(err).__name__}: {err}); "
+            f"its log ends: {tail or '(empty)'}. Check that `bwrap --unshare-all --ro-bind / / "
+            "true` works on this machine (user namespaces allowed).") from None
+    try:
+        yield session
+    finally:
+        manager.__exit__(None, None, None)
 
 
 def _warm_up() -> None:

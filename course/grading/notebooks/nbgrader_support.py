@@ -58,7 +58,7 @@ class SandboxedExecute(Execute):
         )
         from course.grading.notebooks.sandbox import (
             Sandbox,
-            bwrap_path,
+            bwrap_problem,
             data_mounts,
             install_hint,
             kernel_env,
@@ -71,10 +71,11 @@ class SandboxedExecute(Execute):
                 "smoke bars), never a grade. Unset COURSE_FAST to grade; set COURSE_DRY_RUN=1 "
                 "as well to try the pipeline (the scores do not count).")
         sandboxed = os.environ.get("COURSE_NO_SANDBOX", "").strip().lower() not in TRUE
-        if sandboxed and bwrap_path() is None:
-            raise RuntimeError("bubblewrap (bwrap) is not installed, so nbgrader would run "
-                               "students' notebooks as you. " + install_hint().replace(
-                                   "pass --no-sandbox", "set COURSE_NO_SANDBOX=1"))
+        problem = bwrap_problem() if sandboxed else None
+        if problem:
+            raise RuntimeError(f"{problem}, so nbgrader would run students' notebooks as you. "
+                               + install_hint().replace("pass --no-sandbox",
+                                                        "set COURSE_NO_SANDBOX=1"))
         limits = limits_for_notebook(nb)
         env = {**kernel_env(), "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION",
                                                                      "autograde"),

@@ -66,6 +66,25 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+def bwrap_problem() -> str | None:
+    """Why ``bwrap`` cannot make a sandbox here (missing, or no user namespaces), or None."""
+    import subprocess
+
+    path = bwrap_path()
+    if path is None:
+        return "bubblewrap (bwrap) is not installed"
+    try:
+        run = subprocess.run([path, "--unshare-all", "--ro-bind", "/", "/", "true"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"bwrap could not run ({err})"
+    if run.returncode != 0:
+        return (f"bwrap cannot create a sandbox here ({run.stderr.strip()[:200]}): user "
+                "namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1, or a "
+                "container that allows them)")
+    return None
+
+
 def install_hint() -> str:
     return ("Install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf "
             "install bubblewrap), or pass --no-sandbox to grade trusted notebooks without it.")
@@ -288,6 +307,7 @@ class Sandbox:
                 "--uid", "65534", "--gid", "65534", "--hostname", "grading",
                 *_system(), *_binds(self.private),
                 "--proc", "/proc", "--dev", "/dev",
+                "--size", str(self.limits.tmp_mb << 20), "--tmpfs", "/dev/shm",
                 "--size", str(self.limits.tmp_mb << 20), "--tmpfs", "/tmp",
                 "--size", str(self.limits.home_mb << 20), "--tmpfs", HOME,
                 "--dir", WORKDIR]
