@@ -2,13 +2,14 @@
 #   make main   train the lecture's two-layer CNN on MNIST (>= 99.2% test accuracy)
 #   make test   unit tests + every notebook and solution under nbval, in fast mode
 #   make test-jax  the backend-neutral tests again with KERAS_BACKEND=jax
+#   make check-install  the dependencies resolve for Python 3.13 from wheels alone (no install)
 #   make site   the course site (lessons executed in full mode, exercises, API) in docs/_build;
 #               COURSE_FAST=1 make site for a quick build (lessons in fast mode)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: main test test-jax install exercises site site-test clean
+.PHONY: main test test-jax check-install install exercises site site-test clean
 
 # Installs go through uv (installed into the venv first), a Rust pip: `make install` takes 23 s
 # here with uv's cache warm, where pip took 81 s with its own cache warm (the same versions,
@@ -84,6 +85,13 @@ JAX_CACHE = JAX_COMPILATION_CACHE_DIR=$(JAX_CACHE_DIR) \
 
 test-jax: $(BIN)/.installed-jax
 	$(JAX_CACHE) KERAS_BACKEND=jax COURSE_FAST=1 $(BIN)/python -m pytest -n auto --dist load $(JAX_TESTS)
+
+# The dependency set resolves for Python 3.13 from wheels alone (Colab's Python; NumPy 1.x has
+# no wheels there), with no extras, [dev] and [jax]: pip's resolver in dry-run mode, nothing is
+# installed (.ci/check_install.py; about 25 s per resolution). CHECK_PYTHONS="3.12 3.13" for more.
+CHECK_PYTHONS ?= 3.13
+check-install: $(BIN)/.installed
+	$(BIN)/python .ci/check_install.py $(CHECK_PYTHONS)
 
 # One folder (and one jupyter cache) per mode: a fast build never serves a full-mode page.
 SITE_MODE = $(if $(filter 1 true yes on,$(COURSE_FAST)),fast,full)
