@@ -96,7 +96,7 @@ class Lookahead(keras.callbacks.Callback):
             # every batch would wait for each step to finish before the next could start
             self.average = [keras.Variable(v, trainable=False, name="lookahead_average")
                             for v in self._variables()]
-            self.step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            self.step = int(self.model.optimizer.iterations.numpy())
             self._blend = compiled(self._blend_weights)
 
     def _blend_weights(self, decay):
@@ -194,7 +194,7 @@ class StrideHistory(keras.callbacks.Callback):
         self.steps.append(self._step)
         for layer in diffstride_layers(self.model):
             self.strides.setdefault(layer.name, []).append(
-                float(keras.ops.convert_to_numpy(layer.stride)))
+                float(layer.stride.numpy()))
 
     def on_train_begin(self, logs=None):
         if not self.steps:
