@@ -27,9 +27,9 @@ def test_image_patches_match_tf_extract_patches():
 
 
 def test_the_adapted_flag_is_read_without_numpys_copy_keyword_deprecation():
-    """NumPy 2 deprecates __array__ without a copy keyword, which Keras' variables lack (on
-    TensorFlow, keras.ops.convert_to_numpy(variable) warns): the course reads variables with
-    variable.numpy() instead."""
+    """NumPy 2 deprecates __array__ without a copy keyword, which Keras' variables lack:
+    keras.ops.convert_to_numpy(variable) warns on TensorFlow and JAX, variable.numpy() on JAX.
+    The course reads variables with np.asarray(variable), which passes no copy keyword."""
     layer = PatchWhitening(kernel_size=2)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*doesn't accept a copy keyword")
