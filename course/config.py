@@ -6,10 +6,12 @@ notebooks under nbval this way). Without it, notebooks and the CLI do the real t
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 FAST_ENV = "COURSE_FAST"
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 OFFLINE_ENV = "COURSE_OFFLINE"
+CACHE_DIR_ENV = "COURSE_CACHE_DIR"
 
 #: Sizes of the subsets that fast mode uses instead of the full data sets.
 FAST_TRAIN_SIZE = 2048
@@ -26,6 +28,16 @@ def is_fast() -> bool:
 def is_offline() -> bool:
     """True when ``COURSE_OFFLINE`` is set: data sets are never downloaded."""
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def cache_dir() -> Path:
+    """Where the course keeps what it fetched once (the offline MNIST): ``$COURSE_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/course`` or ``~/.cache/course`` (beside make test-jax's XLA cache)."""
+    value = os.environ.get(CACHE_DIR_ENV, "").strip()
+    if value:
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join("~", ".cache")
+    return Path(base).expanduser() / "course"
 
 
 def pick(full, fast):

@@ -100,8 +100,8 @@ def precise_batch_norm(model, dataset, batches: int = 50) -> int:
         for images, *_ in dataset.take(batches):
             forward(images)
             for layer, total in zip(bn_layers, sums):
-                total[0] = total[0] + keras.ops.convert_to_numpy(layer.moving_mean)
-                total[1] = total[1] + keras.ops.convert_to_numpy(layer.moving_variance)
+                total[0] = total[0] + np.asarray(layer.moving_mean)
+                total[1] = total[1] + np.asarray(layer.moving_variance)
             used += 1
         for layer, (mean, variance) in zip(bn_layers, sums if used else ()):
             layer.moving_mean.assign(mean / used)

@@ -63,7 +63,7 @@ def identity_init(model: keras.Model) -> None:
     """Make the first ``in_channels`` filters of every 3x3 conv an identity map (dirac init)."""
     for layer in model.layers:
         if isinstance(layer, layers.Conv2D) and layer.kernel_size == (3, 3):
-            kernel = keras.ops.convert_to_numpy(layer.kernel).copy()
+            kernel = np.array(layer.kernel)
             channels = min(kernel.shape[2], kernel.shape[3])
             kernel[..., :channels] = 0.0
             kernel[1, 1, np.arange(channels), np.arange(channels)] = 1.0

