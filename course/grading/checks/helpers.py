@@ -16,7 +16,20 @@ import numpy as np
 from course.grading.contract import GradingError
 
 
+def plain(value):
+    """NumPy scalars, in lists, tuples and dicts too, as Python numbers (NumPy 2 shows
+    ``np.float64(3.0)`` where a student expects ``3.0``)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    return value
+
+
 def describe(value) -> str:
+    value = plain(value)
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, np.ndarray):

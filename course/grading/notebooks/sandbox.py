@@ -352,9 +352,13 @@ class Sandbox:
 
 def data_mounts() -> list[list[str]]:
     """The data folders the student's kernel may read, as ``[host, inside]`` pairs: the
-    ``COURSE_DATA_DIR`` (same path inside), the Keras cache and TensorFlow Datasets' folder
-    (where the course's loader looks for them in the kernel's home)."""
+    ``COURSE_DATA_DIR`` (same path inside), the course's own data cache (the offline MNIST),
+    the Keras cache and TensorFlow Datasets' folder (where the course's loader looks for them
+    in the kernel's home)."""
     mounts = []
+    cached = config.cache_dir() / "data"
+    if cached.is_dir():
+        mounts.append([str(cached.resolve()), f"{HOME}/.cache/course/data"])
     folder = os.environ.get(config.DATA_DIR_ENV, "").strip()
     if folder and os.path.isdir(folder):
         mounts.append([os.path.realpath(folder), os.path.realpath(folder)])
