@@ -1,11 +1,10 @@
-"""One ``.keras`` artifact: load it safely, check the contract, evaluate it, export it.
+"""One ``.keras`` artifact: load it safely, check the contract, export it.
 
 ``load_submission`` is what a notebook (and ``export_submission``) calls in its own process;
-``evaluate_job`` is what the grader's worker runs, in a separate process with resource limits
-(``course.grading.artifact.worker``), to produce the model's scores on the test images. Both load with
+``load_checked`` is what the grader's worker (``evaluate``) loads with. Both load with
 ``keras.saving.load_model(..., safe_mode=True, compile=False)`` after the checks of
-``course.grading.artifact.precheck`` and after ``course.saving.register_all()``, so whatever
-``export_submission`` accepts, the grader accepts, and no code from the file ever runs.
+``precheck`` and after ``course.saving.register_all()``, so whatever ``export_submission``
+accepts, the grader accepts, and no code from the file ever runs.
 """
 from __future__ import annotations
 

@@ -172,6 +172,5 @@ def count_multiplications(func, data, filters):
         values = np.array([float(v) for v in np.asarray(out, dtype=object).ravel()])
     except (TypeError, ValueError):
         raise GradingError(f"{name} returned {describe(out)}; return the outputs (a list or an "
-                           "array) "
-                           "computed from the d and g it is given.") from None
+                           "array) computed from the d and g it is given.") from None
     return values, counter[0]
