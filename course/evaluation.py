@@ -22,7 +22,7 @@ TTA_VIEWS = ("none", "flip", "flip_shift", "ten_crop", "multi_scale")
 
 def _views(kind, height, width, crop_size, scales):
     """``[(layer, weight), ...]`` for a kind of test-time augmentation."""
-    from course.layers.test_time import CropMirror, ScaleMirror, ShiftMirror
+    from course.layers.tta import CropMirror, ScaleMirror, ShiftMirror
 
     if kind == "flip":
         return [(ShiftMirror(0, m, name=f"view_mirror{int(m)}"), 0.5) for m in (False, True)]
