@@ -13,7 +13,7 @@ __version__ = "0.2.0"
 #: Submodules, imported on first attribute access (``course.models``) or by ``from course import X``.
 SUBMODULES = (
     "analysis", "augment", "callbacks", "config", "conv_arithmetic", "convolution", "data",
-    "evaluation", "exercises", "experiments", "grading", "layers", "losses", "models",
+    "evaluation", "exercises", "experiments", "grading", "inputs", "layers", "losses", "models",
     "optimizers", "progress", "preprocessing", "recipes", "regularization", "saving", "training",
     "transfer", "visualize",
 )
