@@ -2,11 +2,11 @@
 
 A ``Recipe`` names a model of ``course.models`` (or none, for a model you build yourself), a data
 set (``mnist``, ``cifar10``, ``cifar100``; or none, ``data=None``, for arrays or a ``tf.data``
-pipeline you pass to ``train``: ``course.inputs``) and the training: optimizer, schedule, epochs, batch
-size, augmentation (``course.augment`` names), label smoothing, test-time augmentation
-(``course.evaluation``), mixed precision. ``course.training.train(recipe)`` runs one end to end;
-``python -m course recipes`` lists the registered ones and ``python -m course train NAME`` trains
-one. Every field is checked when the recipe is made, so a typo fails at once.
+pipeline you pass to ``train``: ``course.inputs``) and the training: optimizer, schedule,
+epochs, batch size, augmentation (``course.augment`` names), label smoothing, test-time
+augmentation (``course.evaluation``), mixed precision. ``course.training.train(recipe)`` runs
+one end to end; ``python -m course recipes`` lists the registered ones and ``python -m course
+train NAME`` trains one. Every field is checked when the recipe is made, so a typo fails at once.
 """
 from __future__ import annotations
 
