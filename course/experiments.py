@@ -5,13 +5,65 @@ so a notebook prints and plots what its own run measured and a benchmark in ``be
 prints the same comparison at a larger scale. This module is the top of the package: it imports
 training, models and data, and nothing in ``course`` imports it.
 
+- ``residual_variants_experiment`` (lesson 09): one pre-activation CIFAR ResNet with each of the
+  five residual-unit arrangements of He et al. 2016, trained alike;
 - ``transfer_experiment`` (lesson 14): pretrain on CIFAR-10 classes 0-4, learn 5-9 from few labels
   three ways.
 """
 from __future__ import annotations
 
 from course import data, models, training, transfer
+from course.models.resnet import preact_resnet
 from course.recipes import Recipe
+
+#: The residual-unit arrangements of He et al. 2016, "Identity Mappings in Deep Residual
+#: Networks" (Figure 4), with the CIFAR-10 test error (%) of ResNet-110 built with each (Table 3).
+RESIDUAL_VARIANTS = {
+    "a": ("original", 6.61),
+    "b": ("BN after addition", 8.17),
+    "c": ("ReLU before addition", 7.84),
+    "d": ("ReLU-only pre-activation", 6.71),
+    "e": ("full pre-activation", 6.37),
+}
+
+
+def residual_variants_experiment(depth=20, epochs=4, n_train=5000, n_val=2000, variants="abcde",
+                                 seed=0, verbose=0) -> dict:
+    """Lesson 09's comparison on real CIFAR-10: the pre-activation CIFAR ResNet of ``depth``
+    layers (``course.models.resnet.preact_resnet``) built with each residual-unit arrangement
+    in ``variants``, every one trained alike (same images, order, seed and recipe: SGD 0.1 with
+    cosine decay, weight decay 1e-4, flips and 4-pixel pad-and-crop) on the first ``n_train``
+    training images for ``epochs`` epochs. Each history's ``val_accuracy`` is measured on the
+    last ``n_val`` training images (never the test set); ``metrics["test_accuracy"]`` on the
+    test set. Fast mode (``COURSE_FAST=1``): the data subset and one epoch. Returns
+    ``{variant: TrainResult}``."""
+    (x_train, y_train), test = data.load("cifar10")
+    if n_train + n_val > len(x_train):
+        raise ValueError(f"n_train + n_val = {n_train + n_val} images, but the training set "
+                         f"has {len(x_train)}.")
+    task = ((x_train[:n_train], y_train[:n_train]), test)
+    validation = (x_train[-n_val:], y_train[-n_val:])
+    recipe = Recipe(data="cifar10", epochs=epochs, optimizer="sgd", learning_rate=0.1,
+                    schedule="cosine", weight_decay=1e-4, augment=("flip", "pad_crop:4"))
+    results = {}
+    for variant in variants:
+        training.set_seed(seed)  # the same initial draws for every arrangement
+        model = preact_resnet(depth, variant=variant)
+        results[variant] = training.train(recipe, task, model=model, validation_data=validation,
+                                          seed=seed, verbose=verbose)
+    return results
+
+
+def residual_variants_table(results: dict) -> tuple:
+    """``(title, columns, rows)``: the paper's test error beside this run's for each of the five
+    arrangements ("-" where this run trained none; for ``visualize.compare_histories(...,
+    table=...)``)."""
+    depth = next(iter(results.values())).model.name.removeprefix("preact_resnet")
+    rows = [(f"({v}) {name}", f"{paper:.2f}%",
+             f"{1 - results[v].metrics['test_accuracy']:.2%}" if v in results else "-")
+            for v, (name, paper) in RESIDUAL_VARIANTS.items()]
+    return ("CIFAR-10 test error", ["residual unit", "paper, ResNet-110",
+                                    f"this run, ResNet-{depth}"], rows)
 
 
 def transfer_experiment(pretrain_epochs=15, transfer_epochs=30, n_labelled=500, seed=0,
@@ -30,7 +82,8 @@ def transfer_experiment(pretrain_epochs=15, transfer_epochs=30, n_labelled=500, 
     pretraining = ((x_train[source], y_train[source]), (x_test[y_test < 5], y_test[y_test < 5]))
     target_ids = target.nonzero()[0]
     labelled, held_out = target_ids[:n_labelled], target_ids[n_labelled:n_labelled + 2000]
-    task = ((x_train[labelled], y_train[labelled] - 5), (x_test[y_test >= 5], y_test[y_test >= 5] - 5))
+    task = ((x_train[labelled], y_train[labelled] - 5),
+            (x_test[y_test >= 5], y_test[y_test >= 5] - 5))
     validation = (x_train[held_out], y_train[held_out] - 5)
     sgd = Recipe(data="cifar10", optimizer="sgd", learning_rate=lr, schedule="constant",
                  momentum=0.9, precise_bn=False)
