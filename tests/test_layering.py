@@ -11,8 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "course"
 
-#: Cycles inside ``course.grading`` are left to its rewrite (issue 34); any cycle that reaches a
-#: module outside it fails here.
+#: Cycles and private imports inside ``course.grading`` are left to its rewrite (issue 34, in
+#: progress); any that reaches a module outside it fails here.
 OWN_LAYERING = ("course.grading.",)
 #: Private names still imported across modules, each with where it is to go.
 KNOWN_PRIVATE = {
@@ -117,7 +117,8 @@ def test_the_cycle_check_finds_a_cycle():
 
 def test_no_module_imports_another_ones_private_names(imports):
     private = {(module, target, name) for module, edges in imports.items()
-               for target, name in edges if name and name.startswith("_")}
+               for target, name in edges if name and name.startswith("_")
+               and not (module.startswith(OWN_LAYERING) and target.startswith(OWN_LAYERING))}
     assert private <= KNOWN_PRIVATE, f"private names imported: {sorted(private - KNOWN_PRIVATE)}"
 
 
