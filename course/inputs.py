@@ -150,7 +150,7 @@ def accuracy(model, split) -> float | None:
         return evaluation.evaluate_accuracy(model, *split)
     correct = total = 0
     for images, labels in split:
-        scores = np.asarray(model.predict_on_batch(images))
+        scores = np.asarray(model.predict_on_batch(np.asarray(images)))  # any backend
         correct += int(np.sum(scores.argmax(-1) == np.asarray(labels)))
         total += len(scores)
     return correct / total if total else None
