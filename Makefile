@@ -63,8 +63,8 @@ test: $(BIN)/.installed
 JAX_TESTS = tests/test_batchnorm_dropout.py tests/test_fused_batchnorm.py \
 	tests/test_matmul_gradient.py tests/test_spectral.py tests/test_whitening.py \
 	tests/test_augment.py tests/test_evaluation.py tests/test_optimizers.py \
-	tests/test_preprocessing.py tests/test_training.py tests/test_regularization_transfer.py \
-	tests/test_model_contract.py
+	tests/test_preprocessing.py tests/test_training.py tests/test_own_data.py \
+	tests/test_regularization_transfer.py tests/test_model_contract.py
 
 # Test by test over the cores (no notebooks here, so no file must stay on one worker: the model
 # contract alone is 60% of the work), and XLA programs cached, so the weight initialisers every

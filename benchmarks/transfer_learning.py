@@ -4,7 +4,7 @@
 
 Prints the target-task test accuracy (and the validation curve's last and best values, on
 held-out target-class training images) of training from scratch, feature extraction and
-fine-tuning with discriminative learning rates (``course.transfer.transfer_experiment``, the
+fine-tuning with discriminative learning rates (``course.experiments.transfer_experiment``, the
 same code lesson 14 runs).
 """
 from __future__ import annotations
@@ -25,11 +25,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from course import transfer
+    from course import experiments
 
     start = time.perf_counter()
-    results = transfer.transfer_experiment(args.pretrain_epochs, args.transfer_epochs,
-                                           args.labelled, args.seed)
+    results = experiments.transfer_experiment(args.pretrain_epochs, args.transfer_epochs,
+                                              args.labelled, args.seed)
     print(f"\nCIFAR-10 classes 0-4 -> 5-9, {args.labelled} labelled target images, "
           f"pretrain {args.pretrain_epochs} epochs, transfer {args.transfer_epochs} epochs "
           f"({time.perf_counter() - start:.0f} s)\n")

@@ -13,8 +13,9 @@ __version__ = "0.2.0"
 #: Submodules, imported on first attribute access (``course.models``) or by ``from course import X``.
 SUBMODULES = (
     "analysis", "augment", "callbacks", "config", "conv_arithmetic", "convolution", "data",
-    "evaluation", "exercises", "grading", "layers", "losses", "models", "optimizers", "progress",
-    "preprocessing", "recipes", "regularization", "saving", "training", "transfer", "visualize",
+    "evaluation", "exercises", "experiments", "grading", "inputs", "layers", "losses", "models",
+    "optimizers", "progress", "preprocessing", "recipes", "regularization", "saving", "training",
+    "transfer", "visualize",
 )
 __all__ = [*SUBMODULES, "load_model"]
 

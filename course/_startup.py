@@ -88,9 +88,5 @@ def quiet_tensorflow() -> None:
         tf_logger.addFilter(KerasRetracingFilter())
     if "tensorflow" in sys.modules:
         return
-    try:
-        sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        pass  # stderr is not a real file here: the notices go to the process's own stderr
     if not any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowFinder())

@@ -46,7 +46,7 @@ def conv2d_im2col(x, w, stride: int = 1, padding: int = 0) -> np.ndarray:
 def conv2d_fft(x, w) -> np.ndarray:
     """Stride-1 'valid' convolution via the FFT: correlate = multiply by the conjugate spectrum."""
     x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
-    n, h, width, c_in = x.shape
+    h, width = x.shape[1:3]
     k = w.shape[0]
     size = (h, width)
     x_hat = np.fft.rfft2(x, s=size, axes=(1, 2))                  # (N, H, W/2+1, C_in)
@@ -70,7 +70,7 @@ def conv2d_winograd(x, w) -> np.ndarray:
     x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
     if w.shape[:2] != (3, 3):
         raise ValueError(f"Winograd F(2x2,3x3) needs 3x3 kernels, got {w.shape[:2]}.")
-    n, h, width, c_in = x.shape
+    n, h, width = x.shape[:3]
     h_out, w_out = h - 2, width - 2
     if h_out % 2 or w_out % 2:
         raise ValueError(f"Output {h_out}x{w_out} must have even sides: pad the input by one.")

@@ -1,4 +1,5 @@
-"""Predictions and accuracy on raw-pixel images, with the course's one test-time augmentation.
+"""Predictions and accuracy on raw-pixel images, with the course's one test-time augmentation;
+how confident the predictions are (``logit_gap``, ``calibration``).
 
 ``with_test_time_augmentation(model, views)`` returns a Keras model that averages ``model``'s
 scores (logits) over deterministic views of each image. Because it is an ordinary model, the
@@ -22,7 +23,7 @@ TTA_VIEWS = ("none", "flip", "flip_shift", "ten_crop", "multi_scale")
 
 def _views(kind, height, width, crop_size, scales):
     """``[(layer, weight), ...]`` for a kind of test-time augmentation."""
-    from course.layers.test_time import CropMirror, ScaleMirror, ShiftMirror
+    from course.layers.tta import CropMirror, ScaleMirror, ShiftMirror
 
     if kind == "flip":
         return [(ShiftMirror(0, m, name=f"view_mirror{int(m)}"), 0.5) for m in (False, True)]
@@ -80,3 +81,35 @@ def evaluate_accuracy(model, x, y, batch_size: int = 256) -> float:
     """Top-1 accuracy of ``model`` on raw-pixel images ``x`` and integer labels ``y``."""
     scores = predict_scores(model, x, batch_size)
     return float(np.mean(scores.argmax(axis=-1) == np.asarray(y).reshape(-1)))
+
+
+def softmax(logits) -> np.ndarray:
+    """Probabilities from logits (N, classes), computed stably in float64."""
+    z = np.asarray(logits, np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def logit_gap(logits) -> np.ndarray:
+    """Per example: the largest logit minus the mean of the others (what label smoothing
+    bounds, Szegedy et al. 2016, section 7)."""
+    z = np.asarray(logits, np.float64)
+    top = z.max(axis=-1)
+    return top - (z.sum(axis=-1) - top) / (z.shape[-1] - 1)
+
+
+def calibration(logits, labels, bins: int = 10) -> dict:
+    """How well confidence (the largest probability) matches accuracy (Guo et al. 2017, "On
+    Calibration of Modern Neural Networks"): predictions grouped into ``bins`` equal-width
+    confidence bins; per bin the mean confidence, the accuracy and the count; and the expected
+    calibration error ``ECE = sum_b n_b / N * |accuracy_b - confidence_b|``."""
+    p = softmax(logits)
+    confidence, correct = p.max(axis=-1), p.argmax(axis=-1) == np.asarray(labels).reshape(-1)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    count = np.bincount(which, minlength=bins)
+    seen = np.maximum(count, 1)
+    mean_confidence = np.bincount(which, confidence, minlength=bins) / seen
+    accuracy = np.bincount(which, correct, minlength=bins) / seen
+    ece = float(np.sum(count / len(confidence) * np.abs(accuracy - mean_confidence)))
+    return {"confidence": mean_confidence, "accuracy": accuracy, "count": count, "ece": ece,
+            "mean_confidence": float(confidence.mean()), "top1": float(correct.mean())}

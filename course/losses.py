@@ -3,11 +3,23 @@
 ``keras.losses.SparseCategoricalCrossentropy`` takes integer labels but has no label smoothing;
 ``keras.losses.CategoricalCrossentropy`` smooths but wants one-hot labels. Inception v3's label
 smoothing (Szegedy et al. 2016, section 7) on the course's integer labels is this loss.
+``optimal_logit_gap`` says how far apart it lets the logits grow.
 """
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
+
+
+def optimal_logit_gap(label_smoothing: float, classes: int) -> float:
+    """The gap between the true class's logit and each other logit at which the smoothed
+    cross-entropy is smallest: there the softmax equals the target, ``1 - eps + eps / K`` on the
+    true class and ``eps / K`` on each other, so the gap is ``log(1 + K (1 - eps) / eps)``.
+    Without smoothing (``eps = 0``) there is no optimum: the loss falls as the gap grows (inf)."""
+    eps = float(label_smoothing)
+    return math.inf if eps == 0 else math.log(1 + classes * (1 - eps) / eps)
 
 
 @keras.saving.register_keras_serializable(package="course")

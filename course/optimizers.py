@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 
 from course.layers.walk import layers_of_type
+from course.transfer import layer_multipliers
 
 
 @keras.saving.register_keras_serializable(package="course")
@@ -129,8 +130,6 @@ def make_optimizer(recipe, total_steps: int, model=None):
                   weight_decay=recipe.weight_decay or None)
     multipliers = {}
     if model is not None and recipe.layer_lr_multipliers:
-        from course.transfer import layer_multipliers
-
         multipliers.update(layer_multipliers(model, recipe.layer_lr_multipliers))
     if model is not None and recipe.bn_shift_lr_multiplier != 1:
         for path, factor in batch_norm_shift_multipliers(

@@ -182,10 +182,6 @@ class _RandomLayer(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def _uniform(self, x, low, high):
-        n = ops.shape(x)[0]
-        return keras.random.uniform((n, 1, 1, 1), low, high, seed=self.seed_generator)
-
     def call(self, x, training=False):
         return self.augment(x) if training else self.infer(x)
 

@@ -1,11 +1,12 @@
-"""Recipes: how to train an architecture on a data set the course has.
+"""Recipes: how to train an architecture on a data set the course has, or on data you bring.
 
 A ``Recipe`` names a model of ``course.models`` (or none, for a model you build yourself), a data
-set (``mnist``, ``cifar10``, ``cifar100``) and the training: optimizer, schedule, epochs, batch
-size, augmentation (``course.augment`` names), label smoothing, test-time augmentation
-(``course.evaluation``), mixed precision. ``course.training.train(recipe)`` runs one end to end;
-``python -m course recipes`` lists the registered ones and ``python -m course train NAME`` trains
-one. Every field is checked when the recipe is made, so a typo fails at once.
+set (``mnist``, ``cifar10``, ``cifar100``; or none, ``data=None``, for arrays or a ``tf.data``
+pipeline you pass to ``train``: ``course.inputs``) and the training: optimizer, schedule,
+epochs, batch size, augmentation (``course.augment`` names), label smoothing, test-time
+augmentation (``course.evaluation``), mixed precision. ``course.training.train(recipe)`` runs
+one end to end; ``python -m course recipes`` lists the registered ones and ``python -m course
+train NAME`` trains one. Every field is checked when the recipe is made, so a typo fails at once.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class Recipe:
     """Everything ``course.training.train`` needs besides the data arrays."""
 
     model: str | None = None  # a name from course.models; None: pass your own model to train()
-    data: str = "mnist"  # mnist, cifar10 or cifar100
+    data: str | None = "mnist"  # mnist, cifar10, cifar100; None: data you pass to train()
     model_args: dict = field(default_factory=dict)  # options for course.models.create
     epochs: int = 10
     batch_size: int = 128
@@ -49,7 +50,8 @@ class Recipe:
         from course.optimizers import OPTIMIZERS, SCHEDULES
 
         object.__setattr__(self, "augment", augment.check(self.augment))
-        data.spec(self.data)
+        if self.data is not None:
+            data.spec(self.data)
         checks = [("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
                   ("tta", self.tta, TTA_VIEWS[:3]),
                   ("mixed_precision", self.mixed_precision, precision.SETTINGS)]
@@ -80,16 +82,29 @@ class Recipe:
 
     def input_shape(self) -> tuple:
         """(height, width, channels) of the recipe's data set."""
+        if self.data is None:
+            raise ValueError("This recipe names no data set (data=None): the input shape is "
+                             "that of the data you pass to course.training.train.")
         shape = data.spec(self.data).image_shape
         return shape if len(shape) == 3 else (*shape, 1)
 
-    def create(self):
-        """Build the recipe's model for its data set, in its precision."""
+    def create(self, input_shape=None, num_classes=None):
+        """Build the recipe's model, in its precision, for its data set; with ``data=None``,
+        for ``input_shape`` and ``num_classes`` (``train`` reads them off your data).
+        ``model_args`` win over both."""
         if self.model is None:
             raise ValueError("This recipe names no model: build one and pass it to "
                              "course.training.train(recipe, model=...).")
-        return precision.create(self.model, self.mixed_precision, input_shape=self.input_shape(),
-                                num_classes=data.spec(self.data).num_classes, **self.model_args)
+        if self.data is not None:
+            input_shape, num_classes = self.input_shape(), data.spec(self.data).num_classes
+        options = {"input_shape": input_shape, "num_classes": num_classes, **self.model_args}
+        missing = [key for key in ("input_shape", "num_classes") if options[key] is None]
+        if missing:
+            raise ValueError(f"Recipe {self.model!r} with data=None cannot tell the model's "
+                             f"{' and '.join(missing)}: pass your data to course.training.train"
+                             f"(recipe, data), give them in model_args (e.g. model_args="
+                             f"{{'num_classes': 5}} for a tf.data pipeline), or pass model=.")
+        return precision.create(self.model, self.mixed_precision, **options)
 
 
 class UnknownRecipeError(KeyError):
@@ -104,6 +119,10 @@ RECIPES: dict[str, Recipe] = {}
 
 def register(name: str, recipe: Recipe) -> Recipe:
     """Add ``recipe`` under ``name`` (a recipe package outside ``course`` may add its own)."""
+    if recipe.data is None:
+        raise ValueError(f"Recipe {name!r} names no data set: `python -m course train` needs "
+                         "one (mnist, cifar10, cifar100). Keep a recipe for your own data "
+                         "unregistered and pass the data to course.training.train.")
     recipe = dataclasses.replace(recipe, name=name)
     if name in RECIPES and RECIPES[name] != recipe:
         raise ValueError(f"recipe {name!r} is registered twice")

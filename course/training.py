@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from course import augment, config, distribute, evaluation, recipes
+from course import augment, config, distribute, evaluation, inputs, recipes
 from course import data as datasets
 from course.callbacks import FreezeAfter, Lookahead, Progress, compiled
 from course.layers.adapt import adapt_layers, require_adapted
@@ -155,25 +154,34 @@ def fit(model, train_ds, epochs: int, validation_data=None, out=None, callbacks=
     return history
 
 
-def _fit_recipe(model, recipe, x_train, y_train, epochs, validation, out, seed, callbacks,
-                verbose, plan=None) -> dict:
-    """Pipeline, compile, adapt, fit, precise BN: everything the recipe asks for."""
-    # Training batches are all whole (the remainder of a shuffled epoch is dropped, a different
-    # one each epoch): one batch shape means one compiled step (a last, smaller batch costs a
-    # second trace of a few seconds), and distributed batches need a static size anyway.
-    whole = len(x_train) >= recipe.batch_size
-    in_pipeline = augment.runs_in_tf_data(recipe.augment)
-    train_ds = datasets.pipeline(x_train, y_train, batch_size=recipe.batch_size, shuffle=True,
-                                 seed=seed, augment=recipe.augment if in_pipeline else (),
-                                 drop_remainder=whole)
+def _fit_recipe(model, recipe, train, epochs, validation, out, seed, callbacks, verbose,
+                plan=None) -> dict:
+    """Pipeline, compile, adapt, fit, precise BN: everything the recipe asks for. ``train`` is
+    ``(x, y)`` arrays or the caller's ``tf.data`` pipeline (``course.inputs``), used as it is
+    (the augmentation then runs in the model)."""
+    if inputs.is_pipeline(train):
+        train_ds, steps, in_pipeline = train, inputs.steps(train), False
+    else:
+        # Training batches are all whole (the remainder of a shuffled epoch is dropped, a
+        # different one each epoch): one batch shape means one compiled step (a last, smaller
+        # batch costs a second trace of a few seconds), and distributed batches need a static
+        # size anyway.
+        x_train, y_train = train
+        whole = len(x_train) >= recipe.batch_size
+        in_pipeline = augment.runs_in_tf_data(recipe.augment)
+        train_ds = datasets.pipeline(x_train, y_train, batch_size=recipe.batch_size,
+                                     shuffle=True, seed=seed,
+                                     augment=recipe.augment if in_pipeline else (),
+                                     drop_remainder=whole)
+        steps = (len(x_train) // recipe.batch_size if whole
+                 else math.ceil(len(x_train) / recipe.batch_size))
     distributed = plan is not None  # validation batches too must be whole under a strategy
-    val_ds = None if validation is None else datasets.pipeline(
-        *validation, batch_size=recipe.batch_size if distributed else 500,
-        drop_remainder=distributed)
-    steps = (len(x_train) // recipe.batch_size if whole
-             else math.ceil(len(x_train) / recipe.batch_size))
-    adapt_layers(model, evaluation.as_float_images(x_train[:5000]))
-    trained = model if in_pipeline else _with_augmentation(model, recipe.augment, seed)
+    val_ds = validation if validation is None or inputs.is_pipeline(validation) else \
+        datasets.pipeline(*validation, batch_size=recipe.batch_size if distributed else 500,
+                          drop_remainder=distributed)
+    adapt_layers(model, inputs.sample_images(train))
+    trained = (model if in_pipeline or not recipe.augment
+               else _with_augmentation(model, recipe.augment, seed))
     compile_for(trained, recipe, steps * epochs)
     callbacks = list(callbacks) + ([Lookahead(steps * epochs)] if recipe.lookahead else [])
     if recipe.freeze_after:
@@ -194,22 +202,6 @@ def _with_augmentation(model, specs, seed):
     return keras.Model(inputs, outputs, name=f"{model.name}_augmented")
 
 
-def _load(data, recipe, fast):
-    """``(name, (x_train, y_train), (x_test, y_test))`` from a data set name or arrays."""
-    if data is None or isinstance(data, str):
-        name = data or recipe.data
-        train_split, test_split = datasets.load(name, fast=fast)
-        return name, train_split, test_split
-    try:
-        (x_train, y_train), test = data
-        test = None if test is None else (np.asarray(test[0]), np.asarray(test[1]).reshape(-1))
-    except (TypeError, ValueError, IndexError):
-        raise ValueError("data must be a data set name ('mnist', 'cifar10', 'cifar100') or "
-                         "((x_train, y_train), (x_test, y_test)) arrays (the test pair may be "
-                         "None).") from None
-    return "arrays", (np.asarray(x_train), np.asarray(y_train).reshape(-1)), test
-
-
 def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | None = None,
           batch_size: int | None = None, out=None, seed: int = 0, fast: bool | None = None,
           validation_split: float | None = None, validation_data=None, callbacks=(),
@@ -218,8 +210,11 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
 
     - ``data``: a data set name (default: the recipe's) or ``((x_train, y_train), (x_test,
       y_test))`` arrays of raw pixels and integer labels; the test split may be ``None`` (no
-      test accuracy: an exercise keeps the test set for grading);
-    - ``model``: a model you built (default: the recipe's, built for its data set);
+      test accuracy: an exercise keeps the test set for grading); or a ``tf.data.Dataset`` of
+      ``(images, labels)`` batches, alone or as ``(train_batches, test)`` (``course.inputs``).
+      A recipe with ``data=None`` trains only on data passed here;
+    - ``model``: a model you built (default: the recipe's, built for its data set, or for the
+      image size and classes of your data);
     - ``epochs``, ``batch_size``, ``validation_split``: override the recipe;
       ``validation_data=(x_val, y_val)`` gives a validation set of your own;
     - fast mode (``COURSE_FAST=1`` or ``fast=True``): a data subset (for a data set name) and
@@ -239,18 +234,24 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
 
     set_seed(seed)
     plan = distribute.plan(devices, recipe.batch_size)
-    data_name, (x_train, y_train), test = _load(data, recipe, fast)
+    data_name, train_split, test = inputs.resolve(data, recipe, fast)
+    if plan is not None and inputs.is_pipeline(train_split):
+        raise ValueError("devices= splits the recipe's batches over the replicas: pass arrays, "
+                         "not a tf.data pipeline, to train on several devices.")
     with distribute.activated(plan):
-        model = recipe.create() if model is None else _on_devices(model, plan)
-    validation = validation_data
+        model = _create(recipe, train_split, test) if model is None else _on_devices(model, plan)
+    validation = inputs.as_split(validation_data)
     if validation is None and recipe.validation_split:
-        (x_train, y_train), validation = datasets.train_val_split(
-            x_train, y_train, recipe.validation_split, seed=seed)
+        if inputs.is_pipeline(train_split):
+            raise ValueError("validation_split cannot split a tf.data pipeline: pass "
+                             "validation_data=(x_val, y_val) or a pipeline of your own.")
+        train_split, validation = datasets.train_val_split(
+            *train_split, recipe.validation_split, seed=seed)
     policy = model.dtype_policy.name
     if verbose:
         mode = " FAST MODE (COURSE_FAST=1): data subset, capped epochs." if fast else ""
         called = model.name if recipe.name in ("", model.name) else f"{recipe.name} ({model.name})"
-        print(f"Training {called} on {data_name}: {len(x_train):,} images, {epochs} epochs, "
+        print(f"Training {called} on {data_name}: {inputs.describe(train_split)}, {epochs} epochs, "
               f"batch {recipe.batch_size}, {model.count_params():,} parameters, {policy}, "
               f"{keras.backend.backend()} backend.{mode}", flush=True)
         if plan is not None:
@@ -261,20 +262,19 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
 
     start = time.perf_counter()
     with distribute.activated(plan):
-        history = _fit_recipe(model, recipe, x_train, y_train, epochs, validation, out, seed,
+        history = _fit_recipe(model, recipe, train_split, epochs, validation, out, seed,
                               callbacks, verbose, plan)
     wall = time.perf_counter() - start
     exported = evaluation.with_test_time_augmentation(model, recipe.tta)
-    test_accuracy = None if test is None else evaluation.evaluate_accuracy(exported, *test)
-    val_accuracy = (None if validation is None
-                    else evaluation.evaluate_accuracy(exported, *validation))
+    test_accuracy = inputs.accuracy(exported, test)
+    val_accuracy = inputs.accuracy(exported, validation)
     metrics = {
         "model": model.name, "recipe": recipe.name or recipe.model or "custom",
         "data": data_name,
         "test_accuracy": _rounded(test_accuracy),
         "test_error": None if test_accuracy is None else round(1 - test_accuracy, 5),
         "validation_accuracy": _rounded(val_accuracy),
-        "test_images": 0 if test is None else int(len(test[0])), "train_images": int(len(x_train)),
+        "test_images": _count(test), "train_images": inputs.count(train_split),
         "epochs": int(epochs), "batch_size": int(recipe.batch_size), "tta": recipe.tta,
         "dtype_policy": policy, "parameters": int(model.count_params()),
         "wall_time_s": round(wall, 1), "fast_mode": bool(fast), "seed": int(seed),
@@ -298,6 +298,13 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
     return TrainResult(model, exported, history, metrics, None if out is None else Path(out))
 
 
+def _create(recipe, train, test):
+    """The recipe's model for its data set, or for the image size and classes of ``train``."""
+    if recipe.data is not None:
+        return recipe.create()
+    return recipe.create(inputs.input_shape(train), inputs.num_classes(train, test))
+
+
 def _on_devices(model, plan):
     """``model`` itself on one device; under a data-parallel plan, a copy built in its scope
     (so its variables are mirrored on every device) with the same weights."""
@@ -306,6 +313,12 @@ def _on_devices(model, plan):
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _count(split):
+    if split is None:
+        return 0
+    return None if inputs.is_pipeline(split) else int(len(split[0]))
 
 
 def _rounded(value):

@@ -1,4 +1,5 @@
-"""Pictures for the notebooks: image grids, learned filters, feature maps, confusion matrices."""
+"""Pictures for the notebooks: image grids, learned filters, feature maps, confusion matrices,
+training curves (beside a paper's table), and how confident a classifier is."""
 from __future__ import annotations
 
 import math
@@ -176,14 +177,18 @@ def plot_history(history: dict, path=None, ax=None, title=None):
 
 
 def compare_histories(histories: dict, metrics=("loss", "val_accuracy"), titles=None,
-                      styles=None, error=False):
+                      styles=None, error=False, table=None):
     """One panel per metric, one curve per run: ``histories`` is ``{run name: history dict}``.
 
     ``error=True`` plots ``1 - accuracy`` for accuracy metrics (He et al.'s error curves);
-    ``styles`` maps a run name to a matplotlib line style.
+    ``styles`` maps a run name to a matplotlib line style. ``table=(title, columns, rows)``
+    adds a last panel with a table (a paper's numbers beside this run's).
     """
     plt = _plt()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.5), squeeze=False)
+    panels = len(metrics) + (table is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.5), squeeze=False)
+    if table is not None:
+        _table(axes[0][-1], *table)
     for ax, metric, title in zip(axes[0], metrics, titles or metrics):
         for name, history in histories.items():
             values = np.asarray(history.get(metric, []), dtype=float)
@@ -195,6 +200,52 @@ def compare_histories(histories: dict, metrics=("loss", "val_accuracy"), titles=
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _table(ax, title, columns, rows):
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    cells = ax.table(cellText=[[str(v) for v in row] for row in rows], colLabels=columns,
+                     loc="center", cellLoc="center")
+    cells.auto_set_font_size(False)
+    cells.set_fontsize(8)
+    cells.scale(1, 1.4)
+
+
+def compare_confidence(logits: dict, labels, optimum: dict | None = None, bins: int = 10):
+    """What a classifier's scores say about its certainty, one colour per run, on the same
+    images: ``logits`` is ``{run name: (N, classes) logits}``. Panels: the logit gap (largest
+    logit minus the mean of the others; ``optimum`` maps a run to the gap its loss prefers,
+    drawn dashed), the confidence (largest probability), and the reliability diagram (accuracy
+    per confidence bin against the diagonal of perfect calibration; ECE in the legend)."""
+    from course.evaluation import calibration, logit_gap, softmax
+
+    plt = _plt()
+    fig, ax = plt.subplots(1, 3, figsize=(15, 3.6))
+    colors = plt.get_cmap("tab10").colors
+    for i, (name, z) in enumerate(logits.items()):
+        c = colors[i % 10]
+        ax[0].hist(logit_gap(z), bins=50, alpha=0.5, color=c, label=name)
+        if optimum and np.isfinite(optimum.get(name, np.inf)):
+            ax[0].axvline(optimum[name], color=c, ls="--", label=f"{name}: loss optimum")
+        ax[1].hist(softmax(z).max(axis=-1), bins=50, range=(0, 1), alpha=0.5, color=c,
+                   label=name)
+        cal = calibration(z, labels, bins)
+        used = cal["count"] > 0
+        ax[2].plot(cal["confidence"][used], cal["accuracy"][used], "o-", color=c, ms=4,
+                   label=f"{name} (ECE {cal['ece']:.3f})")
+    ax[2].plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
+    for a, title, xlabel in zip(ax, ("logit gap", "confidence", "reliability"),
+                                ("largest logit - mean of the others",
+                                 "largest softmax probability", "mean confidence in bin")):
+        a.set_title(title)
+        a.set_xlabel(xlabel)
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    ax[1].set_yscale("log")
+    ax[2].set_ylabel("accuracy in bin")
     fig.tight_layout()
     return fig
 

@@ -15,18 +15,24 @@ def images():
     return np.random.default_rng(0).integers(0, 256, (64, 8, 8, 3)).astype("float32")
 
 
+def _augmented(spec, images, seed):
+    """``images`` through a fresh layer for ``spec`` (fitted first if it learns from data)."""
+    layer = augment.layer(spec, seed=seed)
+    if isinstance(layer, pp.PCAColorAugmentation):
+        layer.adapt(images)
+    return keras.ops.convert_to_numpy(layer(images, training=True))
+
+
 def test_every_name_builds_a_layer_that_keeps_the_shape_and_is_seeded(images):
     for name in augment.AUGMENTATIONS:
         spec = "crop:6" if name == "crop" else name
-        layer = augment.layer(spec, seed=3)
-        if isinstance(layer, pp.PCAColorAugmentation):
-            layer.adapt(images)
-        out = keras.ops.convert_to_numpy(layer(images, training=True))
+        out = _augmented(spec, images, seed=3)
         expected = (64, 6, 6, 3) if name == "crop" else images.shape
         assert out.shape == expected, name
-        again = keras.ops.convert_to_numpy(augment.layer(spec, seed=3)(images, training=True)) \
-            if name != "pca_color" else out
-        np.testing.assert_allclose(out, again, err_msg=f"{name} is not seeded")
+        np.testing.assert_allclose(out, _augmented(spec, images, seed=3),
+                                   err_msg=f"{name}: the same seed drew other numbers")
+        assert not np.allclose(out, _augmented(spec, images, seed=4)), \
+            f"{name}: another seed drew the same numbers"
 
 
 def test_flip_mirrors_about_half_of_the_images(images):

@@ -92,6 +92,32 @@ def test_wrapped_model_saves_and_grades_like_the_in_memory_one(tmp_path):
     assert not np.allclose(expected, model.predict(images, verbose=0), atol=1e-3)
 
 
+def test_files_saved_before_the_views_module_was_renamed_still_load(tmp_path):
+    """The views lived in ``course.layers.test_time`` until they moved to ``course.layers.tta``;
+    Keras finds them by registered name (``course>ShiftMirror``), not by module."""
+    import json
+    import zipfile
+
+    from course import saving
+
+    model = evaluation.with_test_time_augmentation(_pixels_model((6, 6, 1)), "ten_crop",
+                                                   crop_size=4)
+    model.save(tmp_path / "new.keras")
+    with zipfile.ZipFile(tmp_path / "new.keras") as new, \
+            zipfile.ZipFile(tmp_path / "old.keras", "w") as old:
+        for item in new.infolist():
+            data = new.read(item)
+            if item.filename == "config.json":
+                text = data.decode()
+                assert '"course.layers.tta"' in text
+                data = text.replace('"course.layers.tta"', '"course.layers.test_time"').encode()
+                json.loads(data)
+            old.writestr(item, data)
+    x = np.random.default_rng(0).normal(size=(3, 6, 6, 1)).astype("float32")
+    loaded = saving.load_model(tmp_path / "old.keras")
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-6)
+
+
 def test_evaluate_accuracy_on_greyscale_nhw_images():
     model = _pixels_model((2, 2, 1))
     x = np.array([[[0, 9], [0, 0]], [[9, 0], [0, 0]]], np.uint8)  # argmax = bright pixel's index

@@ -118,11 +118,28 @@ def test_pca_colour_shift_lies_in_the_eigenvector_span_with_the_right_scale():
     assert 0.06 < alpha.std() < 0.14 and abs(alpha.mean()) < 0.05
 
 
-def test_layers_roundtrip_through_config():
-    for layer in (pp.RandomCrop(24, 24, seed=1), pp.RandomPadCrop(4, "constant"),
-                  pp.PCAColorAugmentation(0.2), pp.PerImageStandardization()):
-        clone = type(layer).from_config(layer.get_config())
-        assert clone.get_config() == layer.get_config()
+ROUNDTRIP = [  # every argument away from its default, so a field the config drops shows
+    (pp.RandomCrop, {"height": 5, "width": 3, "seed": 7}),
+    (pp.RandomPadCrop, {"padding": 3, "mode": "constant", "seed": 7}),
+    (pp.PCAColorAugmentation, {"std": 0.3, "seed": 7}),
+    (pp.PerImageStandardization, {}),
+]
+
+
+@pytest.mark.parametrize("cls,arguments", ROUNDTRIP, ids=[c.__name__ for c, _ in ROUNDTRIP])
+def test_layers_roundtrip_through_config(cls, arguments):
+    layer = cls(**arguments, name="original")
+    config = layer.get_config()
+    assert {key: config.get(key) for key in arguments} == arguments
+    clone = cls.from_config(config)
+    assert {key: getattr(clone, key) for key in arguments} == arguments
+    x = np.random.default_rng(0).uniform(0, 255, (16, 8, 8, 3)).astype("float32")
+    if isinstance(layer, pp.PCAColorAugmentation):
+        for fitted in (layer, clone):
+            fitted.adapt(x)
+    for training in (True, False):  # the clone draws the same crops and colours
+        np.testing.assert_allclose(np.asarray(clone(x, training=training)),
+                                   np.asarray(layer(x, training=training)), rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -158,26 +158,47 @@ def test_precise_batch_norm_averages_batch_statistics():
     assert bn.momentum == 0.99  # restored
 
 
-def test_lookahead_moves_weights_to_the_running_average():
+def _airbench_lookahead(moves, total_steps, every=5, start=1.0):
+    """The weight after each step, and after training, under airbench94's Lookahead (Jordan
+    2024, ``airbench94.py``): every ``every`` steps ``rho = decay_base ** every * (step /
+    total) ** decay_pow`` with ``decay_base=0.95``, ``decay_pow=3``, then ``ema.lerp_(w, 1 - rho)``
+    and ``w.copy_(ema)``; after training ``update(decay=1.0)``. Here the average starts from the
+    weights before the first step (airbench's starts at its first update)."""
+    w = ema = start
+    after = []
+    for step, move in enumerate(moves, 1):
+        w += move  # the optimizer's step
+        if step % every == 0:
+            rho = 0.95 ** every * (step / total_steps) ** 3
+            ema += (1 - rho) * (w - ema)  # torch's lerp_
+            w = ema
+        after.append(w)
+    return after, ema
+
+
+def test_lookahead_follows_airbench_reference():
     inputs = keras.Input((1,))
     model = keras.Model(inputs, keras.layers.Dense(1, use_bias=False)(inputs))
     model.compile(keras.optimizers.SGD(0.1), "mse")
+    model.optimizer.build(model.trainable_variables)
     kernel = model.layers[-1].kernel
     kernel.assign([[1.0]])
-    lookahead = Lookahead(total_steps=10, every=5)
+    moves = np.random.default_rng(0).uniform(-1.0, 2.0, 22)  # 2 steps past the last average
+    lookahead = Lookahead(total_steps=20, every=5)
     lookahead.set_model(model)
     lookahead.on_train_begin()
-    model.optimizer.build(model.trainable_variables)
-    for step in range(5):
+    weight = []
+    for step, move in enumerate(moves):
         lookahead.on_train_batch_begin(step)
-        kernel.assign([[3.0]])  # the optimizer moved the weight
+        kernel.assign(keras.ops.convert_to_numpy(kernel) + move)  # the optimizer moved it
         model.optimizer.iterations.assign_add(1)
         lookahead.on_train_batch_end(step)
-    decay = 0.95 ** 5 * 0.5 ** 3  # 5 of 10 steps done
-    assert float(np.asarray(kernel)[0, 0]) == pytest.approx(decay * 1 + (1 - decay) * 3)
-    kernel.assign([[5.0]])
-    lookahead.on_train_end()  # decay 1: back to the average
-    assert float(np.asarray(kernel)[0, 0]) == pytest.approx(decay * 1 + (1 - decay) * 3)
+        weight.append(float(keras.ops.convert_to_numpy(kernel)[0, 0]))
+    lookahead.on_train_end()
+    expected, average = _airbench_lookahead(moves, total_steps=20)
+    np.testing.assert_allclose(weight, expected, rtol=1e-5, atol=1e-5)
+    assert float(keras.ops.convert_to_numpy(kernel)[0, 0]) == pytest.approx(average, abs=1e-5)
+    assert weight[-1] != pytest.approx(average, abs=1e-2)  # so the end did move it back
 
 
 def test_progress_prints_one_line_per_epoch_without_a_live_display(capsys):

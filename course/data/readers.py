@@ -184,7 +184,7 @@ def read_npz(path, name: str, label_mode: str = "fine"):
         ) from err
 
 
-def _cifar_members(name: str, label_mode: str):
+def cifar_members(name: str, label_mode: str):
     """(file names, label key) of the original CIFAR python pickles."""
     if name == "cifar10":
         return [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels"
@@ -253,7 +253,7 @@ def read_cifar_python(path, name: str, label_mode: str = "fine"):
     is checked as a whole before it is opened, and every batch before it is read. The batches
     are then read with ``RestrictedUnpickler``, which only rebuilds NumPy arrays.
     """
-    train_files, test_files, label_key = _cifar_members(name, label_mode)
+    train_files, test_files, label_key = cifar_members(name, label_mode)
     path = Path(path)
     archive = None
     try:

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 from course import config
 from course.data import tfds, wheel
 from course.data.readers import (
-    _cifar_members, check_npz, read_cifar_python, read_mnist_pkl_gz, read_npz, sha256,
+    cifar_members, check_npz, read_cifar_python, read_mnist_pkl_gz, read_npz, sha256,
 )
 from course.data.specs import (
     CIFAR_ARCHIVES, CIFAR_FOLDERS, MNIST_WHEEL, DataCopy, DatasetCorruptedError,
@@ -90,7 +90,7 @@ def _cifar_copy(name, path, source) -> DataCopy:
     """The ``DataCopy`` of a checked CIFAR folder or archive (the test batch, or the archive)."""
     path = Path(path)
     if path.is_dir():
-        test = path / _cifar_members(name, "fine")[1][0]
+        test = path / cifar_members(name, "fine")[1][0]
         return DataCopy(name, str(test), sha256(test),
                         "md5 of every batch matches the official CIFAR release", source)
     return DataCopy(name, str(path), sha256(path), "md5 matches the official CIFAR archive",

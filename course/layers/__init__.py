@@ -17,4 +17,4 @@ from course.layers.matmul_gradient import MatmulGradientConv2D  # noqa: F401
 from course.layers.dropout import InvertedDropout  # noqa: F401
 from course.layers.spectral import DiffStride, SpectralPooling  # noqa: F401
 from course.layers.whitening import PatchWhitening  # noqa: F401
-from course.layers.test_time import CropMirror, ScaleMirror, ShiftMirror  # noqa: F401
+from course.layers.tta import CropMirror, ScaleMirror, ShiftMirror  # noqa: F401

@@ -34,8 +34,6 @@ GPU, since XLA needs static shapes.
 """
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
@@ -179,11 +177,6 @@ class DiffStride(keras.layers.Layer):
 def diffstride_layers(model) -> list:
     """The ``DiffStride`` layers of ``model`` (nested models included), in order."""
     return layers_of_type(model, DiffStride)
-
-
-def ceil_div(n: int, s: float) -> int:
-    """``ceil(n / s)`` clipped to ``[1, n]``: DiffStride's output length for stride ``s``."""
-    return int(min(n, max(1, math.ceil(n / min(max(s, 1.0), n)))))
 
 
 def spectral_energy_fraction(images, size: int) -> float:

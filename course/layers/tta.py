@@ -1,4 +1,4 @@
-"""Deterministic image views for test-time augmentation inside a saved model.
+"""Test-time augmentation views: deterministic image views inside a saved model.
 
 ``course.evaluation.with_test_time_augmentation`` builds, from these, a model that averages its
 scores over mirrored, shifted, cropped or rescaled copies of each image, so a ``.keras`` artifact
