@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: main test test-jax check-install install exercises site site-test clean
+.PHONY: main test test-jax lint check-install install exercises site site-test clean
 
 # Installs go through uv (installed into the venv first), a Rust pip: `make install` takes 23 s
 # here with uv's cache warm, where pip took 81 s with its own cache warm (the same versions,
@@ -53,6 +53,11 @@ main: $(BIN)/.installed
 # faults took a quarter of its CPU time. Measured there: kernel CPU time 141-145 s instead of
 # 184-201 s, make test 366-387 s instead of 385-422 s. Your own GLIBC_TUNABLES come last and win.
 HUGE_PAGES = GLIBC_TUNABLES=glibc.malloc.hugetlb=1$(if $(GLIBC_TUNABLES),:$(GLIBC_TUNABLES))
+
+# ruff (pyflakes, bugbear, import order; settings in pyproject.toml) over the package, the tests,
+# the benchmarks, the answer keys and every notebook: zero findings, or CI fails.
+lint: $(BIN)/.installed
+	$(BIN)/python -m ruff check course tests benchmarks instructor notebooks solutions exercises
 
 test: $(BIN)/.installed
 	$(HUGE_PAGES) COURSE_FAST=1 \

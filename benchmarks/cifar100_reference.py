@@ -83,8 +83,8 @@ def keras_throughput(recipe_name: str, steps: int, num_classes: int, precision: 
     ``bare``), in images/s; with ``plain``, a course layer's name from ``FAST_PATHS``, each such
     layer replaced by the Keras layer it subclasses."""
     import keras
-
     import machine
+
     from course import data, layers, recipes, training
     from course.callbacks import Lookahead
 
@@ -238,8 +238,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import instructor.reference  # noqa: F401  (registers the answer key's model and recipe)
     import machine
+
+    import instructor.reference  # noqa: F401  (registers the answer key's model and recipe)
     from course import precision, recipes
 
     out = Path(args.out)

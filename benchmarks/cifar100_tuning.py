@@ -72,8 +72,9 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", default=None, help="override mixed_precision")
     args = parser.parse_args(argv)
 
-    import instructor.reference  # noqa: F401
     import machine
+
+    import instructor.reference  # noqa: F401 - registers the answer key's recipes
     from course import recipes, training
 
     out = Path(args.out)

@@ -48,9 +48,9 @@ def conv_shapes(model, batch_size: int) -> list[tuple]:
 def tensorflow_ms(x, dy, w, repeats: int) -> list[float]:
     """Forward, input gradient, kernel gradient (TensorFlow's ops), and the nine matmuls."""
     import tensorflow as tf
+    from machine import median_ms
 
     from course.layers.matmul_gradient import kernel_gradient_by_matmuls
-    from machine import median_ms
 
     kernel = tuple(w.shape)
     ops = [
@@ -107,10 +107,10 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
 
+    import machine
     import tensorflow as tf
 
     import instructor.reference  # noqa: F401  (registers the reference recipe)
-    import machine
     from course import precision, recipes
 
     machine.print_facts(machine.describe())

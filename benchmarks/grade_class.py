@@ -118,6 +118,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import machine
+
     from course.grading.notebooks.batch import Batch, autograde
     from course.grading.notebooks.sandbox import NotebookLimits
 

@@ -54,6 +54,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown variants {unknown}")
 
     import machine
+
     from course import precision, recipes, training
 
     facts = machine.describe()

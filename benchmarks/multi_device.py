@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     machine.print_facts(facts)
     counts = [int(d) for d in args.devices.split(",")]
     rows = {}
-    for repeat in range(args.repeats):  # interleaved, so background load hits all alike
+    for _ in range(args.repeats):  # interleaved, so background load hits all alike
         for name in args.networks.split(","):
             for n in counts:
                 speed = measure(name, n, args.batch, args.steps)

@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main() -> int:
     import keras
+    import machine
     import tensorflow as tf
 
     import instructor.reference  # noqa: F401  (registers the reference recipe)
-    import machine
     from course import augment, recipes, training
     from course.callbacks import Lookahead
 
@@ -34,7 +34,7 @@ def main() -> int:
         layer = augment.sequential(specs, seed=0)
         step = tf.function(lambda batch, layer=layer: layer(batch, training=True))
         print(f"augment {'+'.join(specs)}, batch {recipe.batch_size}: "
-              f"{machine.median_ms(lambda: step(images).numpy()):.2f} ms")
+              f"{machine.median_ms(lambda step=step: step(images).numpy()):.2f} ms")
     model = recipe.create()
     training.compile_for(model, recipe, 100)
     lookahead = Lookahead(100)

@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     grading = args.command == "grade"
     try:
         return args.func(args)
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:  # noqa: BLE001 - every failure becomes a message and a code
         if isinstance(err, _input_errors()):
             print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
             return 3 if grading else 2

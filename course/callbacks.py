@@ -8,7 +8,7 @@ import numpy as np
 
 # The one terminal/notebook detection of the package lives in the light course.progress (no
 # Keras import); re-exported here, where training's progress bar uses it.
-from course.progress import in_notebook, live_display  # noqa: F401
+from course.progress import in_notebook, live_display  # noqa: F401 - re-exported
 
 
 def format_logs(logs: dict) -> str:

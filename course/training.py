@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from course import augment, config, distribute, evaluation, inputs, recipes
 from course import data as datasets

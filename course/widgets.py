@@ -24,9 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from course import conv_arithmetic as ca
+
 # the one-axis arithmetic the explorers draw (re-exported: lessons call widgets.input_cells)
-from course.conv_arithmetic import (conv_output_size, effective_kernel, input_cells,  # noqa: F401
-                                    padding_amounts, stack_input_span)
+from course.conv_arithmetic import (  # noqa: F401 - re-exported for the lessons
+    conv_output_size,
+    effective_kernel,
+    input_cells,
+    padding_amounts,
+    stack_input_span,
+)
 
 # --------------------------------------------------------------------------- one conv layer
 

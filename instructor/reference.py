@@ -25,6 +25,8 @@ with ``course.recipes``.
 from __future__ import annotations
 
 import course  # noqa: F401  (first, so TensorFlow starts quietly)
+
+# isort: split
 import keras
 import numpy as np
 from keras import layers

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
 import course  # noqa: E402,F401  (first: keeps TensorFlow's start-up log out of the output)
@@ -66,7 +65,7 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "no_index"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tensorflow_datasets"))
-    unreachable = lambda url, timeout=3.0: False  # noqa: E731
+    unreachable = lambda url, timeout=3.0: False  # noqa: E731 - a stand-in for host_reachable
     monkeypatch.setattr(data.sources, "host_reachable", unreachable)
     monkeypatch.setattr(data, "host_reachable", unreachable)
     return tmp_path

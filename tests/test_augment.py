@@ -114,7 +114,6 @@ def test_the_same_layers_run_in_tf_data_and_in_a_model(images):
 
 def test_on_other_backends_the_course_layers_move_into_the_model(monkeypatch):
     from course import training
-    from course.recipes import Recipe
 
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     assert augment.runs_in_tf_data(("flip", "brightness"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+
 from course.gradients import layer_gradients
 from course.layers import BatchNorm, FusedBatchNormalization, InvertedDropout
 

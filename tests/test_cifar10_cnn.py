@@ -1,11 +1,11 @@
 """The lecture's CIFAR-10 CNN (TensorFlow tutorial): parameters, in-model preprocessing, saving."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from course import models, recipes
 
 

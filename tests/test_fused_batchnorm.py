@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+
 from course.layers import FusedBatchNormalization
 
 TENSORFLOW = keras.backend.backend() == "tensorflow"

@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 import pytest
+from toy_exercise import answer, needs_bwrap, solved, submit, toy_root
 
 from course.grading.notebooks.batch import Batch, autograde
 from course.grading.notebooks.results import LOG
 from course.grading.notebooks.runners import thread_env
 from course.grading.notebooks.sandbox import NotebookLimits
-from toy_exercise import answer, needs_bwrap, solved, submit, toy_root
 
 pytestmark = needs_bwrap
 TIMING = {"seconds", "peak_memory_mb"}

@@ -9,7 +9,6 @@ import tensorflow as tf
 from course import augment
 from course import preprocessing as pp
 
-
 # ---------------------------------------------------------------------------------------------
 # Keras layers
 

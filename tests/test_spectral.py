@@ -4,10 +4,10 @@ import math
 import keras
 import numpy as np
 import pytest
-from course.gradients import layer_gradients, value_and_grad
 
 import course  # noqa: F401  (registers the layers for loading)
 from course.callbacks import StrideHistory
+from course.gradients import layer_gradients, value_and_grad
 from course.layers.spectral import DiffStride, SpectralPooling, diffstride_layers
 from course.models import create
 

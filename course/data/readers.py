@@ -27,8 +27,15 @@ import numpy as np
 
 from course import progress
 from course.data.specs import (
-    CIFAR_ARCHIVES, CIFAR_FOLDERS, CIFAR_MD5, KNOWN_NPZ_SHA256, DataCopy, DatasetCorruptedError,
-    DatasetNotFoundError, num_labels, spec,
+    CIFAR_ARCHIVES,
+    CIFAR_FOLDERS,
+    CIFAR_MD5,
+    KNOWN_NPZ_SHA256,
+    DataCopy,
+    DatasetCorruptedError,
+    DatasetNotFoundError,
+    num_labels,
+    spec,
 )
 
 #: Pickle globals the official CIFAR batches (and mnist.pkl.gz) need: NumPy array

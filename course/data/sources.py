@@ -26,11 +26,21 @@ from urllib.parse import urlparse
 from course import config
 from course.data import tfds, wheel
 from course.data.readers import (
-    cifar_members, check_npz, read_cifar_python, read_mnist_pkl_gz, read_npz, sha256,
+    check_npz,
+    cifar_members,
+    read_cifar_python,
+    read_mnist_pkl_gz,
+    read_npz,
+    sha256,
 )
 from course.data.specs import (
-    CIFAR_ARCHIVES, CIFAR_FOLDERS, MNIST_WHEEL, DataCopy, DatasetCorruptedError,
-    DatasetNotFoundError, spec,
+    CIFAR_ARCHIVES,
+    CIFAR_FOLDERS,
+    MNIST_WHEEL,
+    DataCopy,
+    DatasetCorruptedError,
+    DatasetNotFoundError,
+    spec,
 )
 
 NETWORK_TIMEOUT_S = 3.0

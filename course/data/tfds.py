@@ -23,7 +23,11 @@ import numpy as np
 
 from course import config, progress
 from course.data.specs import (
-    TFDS_ONLY, TFDS_URL_SHA256, DataCopy, DatasetCorruptedError, DatasetNotFoundError,
+    TFDS_ONLY,
+    TFDS_URL_SHA256,
+    DataCopy,
+    DatasetCorruptedError,
+    DatasetNotFoundError,
 )
 
 DATA_DIR_ENV = "TFDS_DATA_DIR"

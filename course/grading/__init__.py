@@ -13,7 +13,7 @@ Subpackages, split by who calls them, over one contract at the bottom:
 Modules import only below themselves (``tests/test_layering.py`` walks the graph). Importing
 this package does not import TensorFlow.
 """
-from course.grading.artifact import (  # noqa: F401  (the public API)
+from course.grading.artifact import (
     Grader,
     Report,
     TestSet,
@@ -25,14 +25,14 @@ from course.grading.artifact import (  # noqa: F401  (the public API)
     load_submission,
     load_test_set,
 )
-from course.grading.checks import (  # noqa: F401  (the public API)
+from course.grading.checks import (
     check_cifar100_contract,
     check_cifar100_submission,
     check_mnist_architecture,
     check_mnist_term_project,
     check_model_io,
 )
-from course.grading.contract import (  # noqa: F401  (the public API)
+from course.grading.contract import (
     ERROR,
     EXIT_CODES,
     FAIL,
@@ -44,4 +44,4 @@ from course.grading.contract import (  # noqa: F401  (the public API)
     Task,
     io_problem,
 )
-from course.grading.text import csv_cell, printable  # noqa: F401  (the public API)
+from course.grading.text import csv_cell, printable

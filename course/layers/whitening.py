@@ -69,7 +69,7 @@ class PatchWhitening(LearnsFromData):
 
     def compute_output_shape(self, input_shape):
         k = self.kernel_size
-        shrink = lambda n: None if n is None else n - k + 1  # noqa: E731
+        shrink = lambda n: None if n is None else n - k + 1  # noqa: E731 - a one-line helper beside its use
         return (input_shape[0], shrink(input_shape[1]), shrink(input_shape[2]),
                 2 * k * k * input_shape[-1])
 

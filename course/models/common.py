@@ -2,7 +2,6 @@
 and ``logits`` layers, and the conv + batch norm + ReLU unit of the Inception networks."""
 from __future__ import annotations
 
-import keras
 from keras import layers
 
 

@@ -13,7 +13,7 @@ for what is refused, the limits, the exit codes and the integrity flag. Modules,
 
 Importing this package does not import TensorFlow.
 """
-from course.grading.artifact.grader import (  # noqa: F401  (the grader's API)
+from course.grading.artifact.grader import (
     Grader,
     TestSet,
     collect,
@@ -21,5 +21,5 @@ from course.grading.artifact.grader import (  # noqa: F401  (the grader's API)
     grade_paths,
     load_test_set,
 )
-from course.grading.artifact.load import contract_problem, export_submission, load_submission  # noqa: F401  (the grader's API)
-from course.grading.artifact.report import Report  # noqa: F401  (the grader's API)
+from course.grading.artifact.load import contract_problem, export_submission, load_submission
+from course.grading.artifact.report import Report

@@ -54,7 +54,7 @@ class Predictor:
             began = time.monotonic()
             try:
                 out = self.model.predict_on_batch(chunk)
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:  # noqa: BLE001 - the model's failure: a verdict
                 text = f"{type(err).__name__}: {err}"
                 if isinstance(err, MemoryError) or any(w in text for w in MEMORY_WORDS):
                     raise Refusal("memory", "evaluating it exceeded the grader's memory limit.",
@@ -67,7 +67,7 @@ class Predictor:
                                           "expected one array of scores.")
             try:
                 out = np.asarray(out)
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:  # noqa: BLE001 - the model's failure: a verdict
                 raise Refusal("bad_scores", "its output is not an array of numbers.",
                             f"{type(err).__name__}: {err}") from None
             if out.dtype.kind not in "fiu":
@@ -115,7 +115,7 @@ def evaluate_job(job: dict, status=lambda stage: None) -> dict:
             np.save(out / f"{name}.npy", predictor.run(consistency.view(name, x[index])))
         try:
             params = int(model.count_params())
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - the model's failure: a verdict
             params = None
         return {"cause": "", "params": params, "seconds": round(time.monotonic() - started, 2)}
     except Refusal as refusal:

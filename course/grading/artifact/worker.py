@@ -104,7 +104,7 @@ def _child(job: dict, baseline_kb: int) -> None:
             result = {"cause": "internal", "reason": "the grader failed on this model",
                       "detail": f"{type(err).__name__}: {err}"}
         evaluate.write_json(job["result"], result)
-    except BaseException:  # noqa: BLE001
+    except BaseException:  # noqa: BLE001 - the child exits with a code, whatever happened
         code = 70
     finally:
         try:
@@ -147,8 +147,8 @@ def serve() -> None:
     import course  # noqa: F401  (first: keeps TensorFlow's start-up log quiet)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    import keras  # noqa: F401
-    import numpy  # noqa: F401
+    import keras  # noqa: F401 - imported once, before any fork
+    import numpy  # noqa: F401 - imported once, before any fork
 
     from course.grading.artifact import evaluate  # noqa: F401  (imported before any fork)
     from course.saving import register_all

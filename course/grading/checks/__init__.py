@@ -14,7 +14,7 @@ and return plain data.
 
 Importing this package does not import TensorFlow.
 """
-from course.grading.checks.assignments import (  # noqa: F401  (the cells' API)
+from course.grading.checks.assignments import (
     CIFAR100_FAST_MIN_ACCURACY,
     CIFAR100_SUBMISSION,
     MNIST_FAST_MAX_ERROR,
@@ -27,7 +27,7 @@ from course.grading.checks.assignments import (  # noqa: F401  (the cells' API)
     check_mnist_term_project,
     check_model_io,
 )
-from course.grading.checks.helpers import (  # noqa: F401  (the cells' API)
+from course.grading.checks.helpers import (
     call,
     call_checked,
     callable_name,
@@ -36,7 +36,7 @@ from course.grading.checks.helpers import (  # noqa: F401  (the cells' API)
     describe_call,
     kernel_side,
 )
-from course.grading.checks.models import (  # noqa: F401  (the cells' API)
+from course.grading.checks.models import (
     check_accuracy,
     check_config,
     check_crop_flip,
@@ -53,7 +53,7 @@ from course.grading.checks.models import (  # noqa: F401  (the cells' API)
     pipeline_batches,
     shared_layers,
 )
-from course.grading.checks.values import (  # noqa: F401  (the cells' API)
+from course.grading.checks.values import (
     Tracked,
     check_cases,
     check_gradient,
@@ -61,4 +61,4 @@ from course.grading.checks.values import (  # noqa: F401  (the cells' API)
     numerical_gradient,
     relative_error,
 )
-from course.grading.contract import GradingError  # noqa: F401  (the cells' API)
+from course.grading.contract import GradingError

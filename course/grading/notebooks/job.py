@@ -250,10 +250,10 @@ def _started(session, deadline, log: Path):
 def _warm_up() -> None:
     """Import what the judge's cells will need (TensorFlow, Keras, the artifact loader)."""
     try:
-        import keras  # noqa: F401
-        import tensorflow  # noqa: F401
+        import keras  # noqa: F401 - imported ahead, for the judge's cells
+        import tensorflow  # noqa: F401 - imported ahead, for the judge's cells
 
-        from course.grading.artifact import load as artifact  # noqa: F401
+        from course.grading.artifact import load  # noqa: F401 - imported ahead: models arrive
     except Exception:  # noqa: BLE001 - the cells will say what is wrong
         pass
 
