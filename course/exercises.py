@@ -273,12 +273,13 @@ def time_limit(measured_s: float) -> int:
 def grading_metadata(root, stem: str) -> dict | None:
     """``{"time_limit_s", "measured_s", "measured_on"}`` for ``metadata.course`` of exercise
     ``stem``, from ``COSTS``; None where the exercise was never measured (the autograders then
-    use their default limit)."""
+    use their default limit); ``...`` (Ellipsis) where the tree has no ``COSTS`` file at all (a
+    copy without ``benchmarks/``: keep the limits the solution records)."""
     import json
 
     path = Path(root) / COSTS
     if not path.exists():
-        return None
+        return ...
     cost = json.loads(path.read_text()).get(stem)
     if not cost or cost.get("status") != "completed":
         return None
@@ -299,6 +300,8 @@ def generate(root=".") -> list[tuple[Path, dict]]:
         name = _display(solution_path, root)
         solution = nbformat.read(solution_path, as_version=4)
         limits = grading_metadata(root, solution_path.stem)
+        if limits is ...:
+            limits = solution.metadata.get("course")
         solution.metadata.pop("course", None)
         if limits:
             solution.metadata["course"] = limits

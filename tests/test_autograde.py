@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from toy_exercise import answer, needs_bwrap, solved, submit, toy_root
+from toy_exercise import answer, for_real, needs_bwrap, solved, submit, toy_root
 
 from course.grading.notebooks import batch as batch_module
 from course.grading.notebooks import gradebook
@@ -81,14 +81,10 @@ def graded(tmp_path_factory):
     (submitted / "fifo" / "99_toy").mkdir(parents=True)
     os.mkfifo(submitted / "fifo" / "99_toy" / "99_toy.ipynb")
     out = tmp_path / "out"
-    mp = pytest.MonkeyPatch()
-    mp.delenv("COURSE_FAST", raising=False)
-    try:
+    with for_real():
         # 20 s: a kernel without TensorFlow starts and runs the toy in a few seconds, even on a
         # loaded machine; the notebook that hangs costs the whole limit.
         grades = autograde(Batch(submitted, out, root, limits=NotebookLimits(time_s=20, memory_mb=400)))
-    finally:
-        mp.undo()
     return {g.student: g for g in grades}, out, root, submitted
 
 

@@ -17,7 +17,7 @@ import threading
 
 import nbformat
 import pytest
-from toy_exercise import answer, needs_bwrap, solved, submit, toy_root
+from toy_exercise import answer, for_real, needs_bwrap, solved, submit, toy_root
 
 from course.grading.notebooks.batch import Batch, autograde
 from course.grading.notebooks.sandbox import NotebookLimits
@@ -116,12 +116,10 @@ def probed(tmp_path_factory):
         nb = answer(right, 4, right.cells[4].source + "\n" + setup + PROBE)
         submit(submitted, student, nb)
     limits = NotebookLimits(time_s=90, memory_mb=1024, processes=64, home_mb=32, tmp_mb=32)
-    mp = pytest.MonkeyPatch()
-    mp.delenv("COURSE_FAST", raising=False)
     try:
-        grades = {g.student: g for g in autograde(Batch(submitted, out, root, limits=limits))}
+        with for_real():
+            grades = {g.student: g for g in autograde(Batch(submitted, out, root, limits=limits))}
     finally:
-        mp.undo()
         server.close()
     tried = {}
     for student in ("alice", "carol"):
@@ -178,7 +176,8 @@ def test_the_kernel_sees_the_course_but_not_the_repository(tmp_path):
     probe = (f"import course, json, os\nprint('SEES ' + json.dumps(sorted(os.listdir({repo!r}))))")
     submit(tmp_path / "sub", "dan", answer(solved(root), 4, solved(root).cells[4].source
                                            + "\n" + probe))
-    autograde(Batch(tmp_path / "sub", tmp_path / "out", root, limits=NotebookLimits(time_s=60)))
+    with for_real():
+        autograde(Batch(tmp_path / "sub", tmp_path / "out", root, limits=NotebookLimits(time_s=60)))
     nb = nbformat.read(tmp_path / "out" / "autograded" / "dan" / "99_toy.ipynb", as_version=4)
     text = "".join(o.get("text", "") for o in nb.cells[4].outputs)
     seen = set(json.loads(text.split("SEES ", 1)[1].splitlines()[0]))

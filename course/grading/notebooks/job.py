@@ -184,6 +184,7 @@ def _run(job: NotebookJob, notebook, private: Path, result: NotebookGrade, start
     ended = "completed"
     try:
         with _started(session, deadline, private / "kernel.log"):
+            channel.preload()
             for index, cell in enumerate(notebook.cells):
                 if cell.cell_type != "code":
                     continue

@@ -201,6 +201,13 @@ class Channel:
                                graph=graph, dataclass=dataclass)
         return decoder
 
+    AGENT = "__import__('course.grading.notebooks.agent', fromlist=['serve'])"
+
+    def preload(self) -> None:
+        """Import the agent in the kernel before the student's first cell: a notebook that
+        shadows ``course`` later (a planted package, ``sys.modules`` edited) leaves it working."""
+        self.execute(self.AGENT)
+
     def request(self, op: str, args=(), kwargs=None, **fields):
         """Send one request; returns the decoded result or raises the student's error."""
         self.count += 1
@@ -211,9 +218,7 @@ class Channel:
                    **fields}
         path = os.path.join(self.folder, stem + ".json")
         wire.write_json(path, message)
-        printed = self.execute(
-            "__import__('course.grading.notebooks.agent', fromlist=['serve'])"
-            f".serve({path!r})")
+        printed = self.execute(f"{self.AGENT}.serve({path!r})")
         if printed is None:
             raise KernelGone("the student's kernel is gone (it died, or a limit stopped it)")
         if printed:
