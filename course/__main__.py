@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from course.diagnosis import add_doctor
 from course.exercises import add_exercises
 from course.grading.cli import add_autograde, add_grade
 from course.release import add_release
@@ -152,13 +153,14 @@ def _data(args) -> int:
 
 
 COMMANDS = [add_models, add_recipes, add_train, add_data, add_summary, add_exercises, add_grade,
-            add_release, add_autograde]
+            add_release, add_autograde, add_doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m course",
-        description="CNN course toolkit: list models and recipes, train, inspect data, grade.")
+        description="CNN course toolkit: list models and recipes, train, inspect data, grade. "
+                    "Something wrong? Run python -m course doctor.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
         add(sub)

