@@ -107,6 +107,28 @@ def gradebook(out: Path) -> list[tuple]:
                       for r in csv.DictReader(f))
 
 
+def table(report: dict) -> str:
+    """The run as Markdown: the machine, then one row per way."""
+    m = report["machine"]
+    serial = report["ways"].get("serial", {}).get("notebooks_per_hour")
+    lines = [f"# Grading a class: {report['students']} students x {len(report['exercises'])} "
+             f"exercises ({', '.join(report['exercises'])})", "",
+             f"Written by `benchmarks/grade_class.py` on {report['date']} UTC: {m.get('cpu')}, "
+             f"{m.get('cores')} cores, matmul {m.get('matmul_gflops_float32')} GFLOP/s float32; "
+             f"limits {report['time_limit_s']:g} s and {report['memory_limit_mb']} MB per "
+             f"notebook; mix per 20 students {report['mix']}.", "",
+             "| way | notebooks | seconds | notebooks/hour | x serial | every score as expected "
+             "| statuses | load before / after |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for way, w in report["ways"].items():
+        speed = f"{w['notebooks_per_hour'] / serial:.2f}" if serial else "-"
+        lines.append(f"| {way} | {w['notebooks']} | {w['seconds']:.0f} | "
+                     f"{w['notebooks_per_hour']:.0f} | {speed} | {w['scores_as_expected']} | "
+                     f"{w['statuses']} | {w['load_average_before']:.1f} / "
+                     f"{w['load_average_after']:.1f} |")
+    lines += ["", f"Gradebooks equal across the ways: {report.get('gradebooks_equal')}.", ""]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=40)
@@ -167,6 +189,7 @@ def main(argv=None) -> int:
         report["gradebooks_equal"] = all(book == first for book in books.values())
         print(f"gradebooks equal: {report['gradebooks_equal']}")
         Path(args.results).write_text(json.dumps(report, indent=1) + "\n")
+        Path(args.results).with_suffix(".md").write_text(table(report))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if report.get("gradebooks_equal") and all(
