@@ -2,8 +2,9 @@
 
 For every notebook: wall time, the kernel's peak memory (resident set of the kernel process and
 its children, sampled every 0.2 s) and pass/fail, into ``benchmarks/results/lessons.json``
-(merged with earlier runs, one row per notebook) and the table ``benchmarks/results/lessons.md``
-that the README's lesson list links.
+(merged with earlier runs, one row per notebook, mode and CPU) and the table
+``benchmarks/results/lessons.md`` that the README's lesson list links. The lessons' own "Full
+mode" lines are rendered from it: run ``python -m course prose --write`` afterwards.
 
     COURSE_DATA_DIR=/work/shared/datasets python benchmarks/run_notebooks.py            # all 16
     python benchmarks/run_notebooks.py notebooks/08_resnet.ipynb --timeout 1800         # one
@@ -157,6 +158,11 @@ def run_one(path: Path, timeout: float, fast: bool, site_cache: bool = True) -> 
     return row
 
 
+def row_key(row: dict) -> str:
+    """One row per notebook, mode and CPU: a run on another CPU adds a row, not replaces one."""
+    return f"{row['notebook']}@{row['mode']}@{row.get('cpu', 'AMD EPYC')}"
+
+
 def write_table(rows: dict, machine: dict, path: Path) -> None:
     lines = [
         "# What each lesson costs in full mode",
@@ -166,9 +172,8 @@ def write_table(rows: dict, machine: dict, path: Path) -> None:
         f"{BUDGET_MIN:.0f} minutes per lesson on a 2-core laptop CPU.",
         "",
         f"Machines: {machine.get('cores', '?')} cores, TensorFlow {machine.get('tensorflow', '?')}, "
-        f"Keras {machine.get('keras', '?')}, no GPU; the CPU of each run is in its row (rows "
-        f"without one ran on a 2-core AMD EPYC of an earlier session). The load average (1 min, "
-        "at the start and the end of each notebook) says whether other jobs shared the two "
+        f"Keras {machine.get('keras', '?')}, no GPU; one row per lesson and CPU. The load "
+        "average (1 min, at the start and the end of each notebook) says whether other jobs shared the two "
         "cores: about 2 is the lesson's own threads, more is other work, and on an idle machine "
         "the times are shorter. The kernel's CPU time (user + system, all its threads) depends "
         "much less on the load: on an idle 2-core CPU a lesson's wall time lies between half its "
@@ -177,8 +182,8 @@ def write_table(rows: dict, machine: dict, path: Path) -> None:
         "| lesson | mode | wall time | kernel CPU time | peak memory | result | load avg (start / end) | CPU | date |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for key in sorted(rows):
-        r, name = rows[key], key.split("@")[0]
+    for r in sorted(rows.values(), key=lambda r: (r["notebook"], r["mode"], r["date"])):
+        name = r["notebook"]
         minutes = r["wall_s"] / 60
         over = " (over budget)" if r["mode"] == "full" and minutes > BUDGET_MIN else ""
         result = r["status"] + (f": {r['error']}" if r.get("error") else "")
@@ -226,7 +231,7 @@ def main(argv=None) -> int:
             print(f"{path.stem}: {row['status']} in {row['wall_s'] / 60:.1f} min, peak "
                   f"{row.get('peak_rss_mib', 0)} MiB, load {row['load_start']:.1f} -> "
                   f"{row['load_end']:.1f} {row['error']}", flush=True)
-            mine[path.stem + ("@fast" if args.fast else "")] = row
+            mine[row_key(row)] = row
             if store.exists():  # another run may have added rows meanwhile: merge, not replace
                 data["rows"] = json.loads(store.read_text())["rows"]
             data["rows"].update(mine)

@@ -11,6 +11,7 @@ import sys
 from course.diagnosis import add_doctor
 from course.exercises import add_exercises
 from course.grading.cli import add_autograde, add_grade
+from course.prose import add_prose
 from course.release import add_release
 
 
@@ -165,7 +166,7 @@ def _data(args) -> int:
 
 
 COMMANDS = [add_models, add_recipes, add_train, add_data, add_summary, add_exercises, add_grade,
-            add_release, add_autograde, add_doctor]
+            add_release, add_autograde, add_doctor, add_prose]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -122,6 +122,27 @@ def test_check_accuracy_uses_the_bar(monkeypatch):
         checks.check_accuracy(model, x, 1 - y, 0.5)
 
 
+def test_exercise_04_bars_are_the_package_s(monkeypatch):
+    """Exercise 04's check takes no bar: full mode 60%, fast mode the 30% smoke bar."""
+    import keras
+
+    import course.evaluation
+
+    monkeypatch.setattr(course.evaluation, "evaluate_accuracy", lambda model, x, y: 0.45)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    monkeypatch.delenv("COURSE_FAST", raising=False)
+    from course.grading.checks import models
+
+    assert (models.SMALL_RESNET_MIN_ACCURACY, models.SMALL_RESNET_FAST_MIN_ACCURACY) == (0.6, 0.3)
+    with pytest.raises(GradingError, match=r"Test accuracy is 45.00% on 3 images, the bar is 60%"):
+        checks.check_small_resnet(model, [0, 1, 2], [0, 1, 2])
+    monkeypatch.setenv("COURSE_FAST", "1")
+    assert checks.check_small_resnet(model, [0, 1, 2], [0, 1, 2]) == 0.45
+    source = (ROOT / "solutions" / "04_build_the_classics.ipynb").read_text()
+    assert "checks.check_small_resnet(net, x_test, y_test" in source
+    assert "BAR = " not in source and "check_accuracy(" not in source
+
+
 # --- counting multiplications -------------------------------------------------------------------
 
 def _direct_f23(d, g):

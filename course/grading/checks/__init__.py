@@ -46,6 +46,7 @@ from course.grading.checks.models import (
     check_margin,
     check_params,
     check_seeded,
+    check_small_resnet,
     check_whitening,
     config_round_trip,
     fit_one_epoch,
