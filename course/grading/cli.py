@@ -202,7 +202,8 @@ def add_autograde(sub):
     from course.grading.notebooks.sandbox import NotebookLimits
 
     p = sub.add_parser(
-        "autograde", help="grade a folder of submitted notebooks: gradebook CSV and feedback",
+        "autograde", help="instructors: grade a folder of submitted notebooks (gradebook, "
+                          "feedback)",
         description="Grade every submitted exercise notebook under SUBMITTED (STUDENT/.../"
                     "NN_topic.ipynb, e.g. nbgrader's submitted/ folder) against the exercise "
                     "sources (ROOT/solutions/ or an nbgrader course folder's source/). Each "
