@@ -366,8 +366,8 @@ def _exercises(args) -> int:
         print(f"error: no solutions/*.ipynb under {Path(args.root).resolve()}: `exercises` is an "
               "instructor command (it makes exercises/ from the answer keys, which the student "
               "edition does not have), so there is nothing to check here. To check your work on "
-              "an exercise, run its check cells, or `nbgrader validate exercises/NN_topic.ipynb` "
-              "(README.md).", file=sys.stderr)
+              "an exercise, run its check cells, or, in exercises/, `nbgrader validate "
+              "NN_topic.ipynb` (README.md).", file=sys.stderr)
         return 2
     try:
         if args.write:

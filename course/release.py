@@ -38,7 +38,8 @@ from course import exercises, notebook_setup
 STUDENT_FILES = ("README.md", "pyproject.toml", "environment.yml", "LICENSE")
 STUDENT_FOLDERS = ("course", "notebooks", "exercises")
 #: Files of the bundle taken from the student edition's templates instead (bundle path: source).
-STUDENT_TEMPLATES = {"README.md": "student/README.md", "environment.yml": "student/environment.yml"}
+STUDENT_TEMPLATES = {"README.md": "student/README.md", "environment.yml": "student/environment.yml",
+                     "exercises/nbgrader_config.py": "student/nbgrader_config.py"}
 #: Measured results the lessons cite (no answer key in them: lesson costs, multi-device scaling).
 STUDENT_RESULTS = ("benchmarks/results/lessons.md", "benchmarks/results/multi_device.md")
 #: Never in a student bundle, wherever they appear.
