@@ -38,7 +38,7 @@ flagged for the instructor when it collapses (a flag, not a fail).
 
 exit codes: 0 all pass, 1 some fail, 2 some unusable artifact, 3 grader-side problem
 (data set missing or damaged, --csv not writable, empty or unreadable folder, bad arguments).
-Details: docs/grading.md"""
+Details: docs/grading.md in the course's repository (not in the student edition)."""
 
 
 class GraderFailure(Exception):
