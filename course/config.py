@@ -31,8 +31,9 @@ def is_offline() -> bool:
 
 
 def cache_dir() -> Path:
-    """Where the course keeps what it fetched once (the offline MNIST): ``$COURSE_CACHE_DIR``,
-    else ``$XDG_CACHE_HOME/course`` or ``~/.cache/course`` (beside make test-jax's XLA cache)."""
+    """Where the course keeps what it fetched once (the offline MNIST; in ``data/``, too, a
+    download the Keras cache could not take): ``$COURSE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/course`` or ``~/.cache/course`` (beside make test-jax's XLA cache)."""
     value = os.environ.get(CACHE_DIR_ENV, "").strip()
     if value:
         return Path(value).expanduser()

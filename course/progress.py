@@ -6,6 +6,9 @@
         grade(path)
     progress.line("wrote grades.csv")
 
+    with progress.transfer("downloading mnist.npz", total=11_490_434, done=partial_size):
+        download()  # another call writes the file; ``done()`` says how many bytes are there
+
 Where it shows, chosen once per job by ``mode()``:
 
 - ``"bar"``: one live tqdm bar where someone watches (``live_display()``: stderr is a
@@ -21,9 +24,11 @@ or grade can use it.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
+import threading
 import time
 import warnings
 
@@ -149,3 +154,57 @@ def track(iterable, total: int | None = None, description: str = "working",
         yield item
     line(f"{description}: {count:,} {_plural(unit, count)} in "
          f"{_duration(time.monotonic() - start)}")
+
+
+def _bytes(count: int | None) -> str:
+    if count is None:
+        return "size unknown"
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
+@contextlib.contextmanager
+def transfer(description: str, total: int | None, done, label: str | None = None,
+             interval: float = 0.1):
+    """Progress of a transfer that another call performs (a download into a file) while the
+    ``with`` block runs: ``done()`` returns the bytes transferred so far, ``total`` the bytes
+    expected (None if unknown).
+
+    A line ``description (size)`` when it starts, then ``"bar"``: a byte bar named ``label``
+    (size, rate, time left), updated from a thread every ``interval`` seconds; ``"lines"``: one
+    more line when it ends (size and time), never a line per chunk; ``"off"``: nothing at all.
+    A transfer that raises ends without a last line (its error says what happened).
+    """
+    how = mode()
+    start = time.monotonic()
+    if how == "off":
+        yield
+        return
+    line(f"{description} ({_bytes(total)})")
+    if how == "lines":
+        yield
+        line(f"{description}: {_bytes(done())} in {_duration(time.monotonic() - start)}")
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=label or description, unit="B", unit_scale=True, unit_divisor=1024,
+               file=sys.stderr, dynamic_ncols=True, leave=True)
+    _BARS.append(bar)
+    stop = threading.Event()
+
+    def follow():
+        while not stop.wait(interval):
+            bar.update(max(0, done() - bar.n))
+
+    watcher = threading.Thread(target=follow, name="course-progress-transfer", daemon=True)
+    watcher.start()
+    try:
+        yield
+        bar.update(max(0, done() - bar.n))
+    finally:
+        stop.set()
+        watcher.join()
+        _BARS.remove(bar)
+        bar.close()

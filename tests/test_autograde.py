@@ -83,8 +83,10 @@ def graded(tmp_path_factory):
     out = tmp_path / "out"
     with for_real():
         # 20 s: a kernel without TensorFlow starts and runs the toy in a few seconds, even on a
-        # loaded machine; the notebook that hangs costs the whole limit.
-        grades = autograde(Batch(submitted, out, root, limits=NotebookLimits(time_s=20, memory_mb=400)))
+        # loaded machine; the notebook that hangs costs the whole limit. Two at a time, as a
+        # class is graded (one worker: test_grade_class.py).
+        grades = autograde(Batch(submitted, out, root, workers=2,
+                                 limits=NotebookLimits(time_s=20, memory_mb=400)))
     return {g.student: g for g in grades}, out, root, submitted
 
 

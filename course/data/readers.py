@@ -30,6 +30,7 @@ from course.data.specs import (
     CIFAR_ARCHIVES,
     CIFAR_FOLDERS,
     CIFAR_MD5,
+    DOCTOR,
     KNOWN_NPZ_SHA256,
     DataCopy,
     DatasetCorruptedError,
@@ -131,8 +132,9 @@ def check_npz(path, name: str) -> DataCopy:
             raise DatasetCorruptedError(
                 f"{path} has the size of the published {name}.npz ({st.st_size:,} bytes) but "
                 f"sha256 {digest}, expected {known[st.st_size]}: the file is damaged (a flipped "
-                "bit, or partly overwritten). Replace it with a fresh copy (for the course "
-                "copies: shared/datasets/prepare)."
+                f"bit, or partly overwritten). Delete it: the next load downloads {name} again "
+                f"once you can connect to the internet (python -m course data {name}); or put a "
+                f"fresh copy there. {DOCTOR}"
             )
         return DataCopy(name, str(path), digest, "matches the published sha256")
     return DataCopy(name, str(path), digest, None)
@@ -147,7 +149,7 @@ def _npz_limit(name: str, key: str) -> int:
 
 
 def read_npz(path, name: str, label_mode: str = "fine"):
-    """Read ``NAME.npz`` in the ``keras.datasets`` layout (see ``shared/datasets/README.md``).
+    """Read ``NAME.npz`` in the ``keras.datasets`` layout (``docs/data.md``).
 
     Pickles are never loaded (``allow_pickle=False``), and members larger than the data set's
     arrays can be are refused before they are decompressed. Every failure is a
@@ -244,6 +246,19 @@ def _check_md5(name: str, member: str, digest: str, where) -> None:
             "unpickled (a pickle can run code). Download the official archive again from "
             f"{spec(name).origin}, or use {name}.npz."
         )
+
+
+def check_cifar(path, name: str) -> None:
+    """Check a CIFAR folder (every batch) or ``.tar.gz`` against the official release's md5,
+    reading no pickle: ``DatasetCorruptedError`` names the damaged file."""
+    path = Path(path)
+    if not path.is_dir():
+        _regular_file(path, name)
+        _check_md5(name, CIFAR_ARCHIVES[name], file_digest(path, "md5"), path)
+        return
+    train, test, _ = cifar_members(name, "fine")
+    for member in train + test:
+        _check_md5(name, member, file_digest(path / member, "md5"), path / member)
 
 
 def _read_member(read, limit: int = MAX_PICKLE_BYTES) -> bytes:

