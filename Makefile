@@ -113,6 +113,7 @@ site-test: $(BIN)/.installed-site
 	COURSE_SITE_TESTS=1 $(BIN)/python -m pytest -p no:cacheprovider tests/test_site.py
 
 exercises: $(BIN)/.installed
+	$(BIN)/python -m course notebooks --write
 	$(BIN)/python -m course exercises --write
 
 clean:

@@ -1,7 +1,7 @@
 """Does the course resolve on another Python from wheels alone? ``make check-install``.
 
 For each Python version given (default 3.13: what Colab runs, and where NumPy 1.x has no wheels)
-and each of ``.``, ``.[dev]`` and ``.[jax]``, pip resolves the whole dependency set as
+and each of ``.``, ``.[student]``, ``.[dev]`` and ``.[jax]``, pip resolves the whole dependency set as
 ``pip install --dry-run --ignore-installed --python-version V --only-binary=:all:`` would for a
 fresh environment of that Python: nothing is installed. Prints one line per resolution (how many
 packages; the numpy, tensorflow, keras and jax it picked) or pip's reason, and exits 1 if any
@@ -24,7 +24,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 PURE_SDISTS = ["promise"]
-TARGETS = [".", ".[dev]", ".[jax]"]
+TARGETS = [".", ".[student]", ".[dev]", ".[jax]"]
 SHOWN = ["numpy", "tensorflow", "keras", "jax"]
 
 

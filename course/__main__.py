@@ -11,6 +11,7 @@ import sys
 from course.diagnosis import add_doctor
 from course.exercises import add_exercises
 from course.grading.cli import add_autograde, add_grade
+from course.notebook_setup import add_notebooks
 from course.prose import add_prose
 from course.release import add_release
 
@@ -165,14 +166,18 @@ def _data(args) -> int:
     return 0
 
 
-COMMANDS = [add_models, add_recipes, add_train, add_data, add_summary, add_exercises, add_grade,
-            add_release, add_autograde, add_doctor, add_prose]
+#: Students' commands first (doctor first of all); the instructors' (their help starts with
+#: "instructors:") last.
+COMMANDS = [add_doctor, add_models, add_recipes, add_train, add_data, add_summary, add_grade,
+            add_exercises, add_notebooks, add_prose, add_release, add_autograde]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m course",
-        description="CNN course toolkit: list models and recipes, train, inspect data, grade. "
+        description="CNN course toolkit: list models and recipes, train, inspect data, grade "
+                    "your exercise-02 model. Commands marked 'instructors:' need the course's "
+                    "repository (solutions/, instructor/); students do not use them. "
                     "Something wrong? Run python -m course doctor.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:

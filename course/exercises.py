@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from course import notebook_setup
+
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
@@ -129,9 +131,11 @@ def default_grade_id(notebook: str, index: int) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", f"{prefix}_cell{index:02d}")
 
 
-def classify(cell, index: int, notebook: str = "notebook") -> CellRole:
+def classify(cell, index: int, notebook: str = "notebook", id_index: int | None = None
+             ) -> CellRole:
     """The nbgrader role of cell ``index`` of ``notebook``; raises ``SolutionMarkerError`` for a
-    malformed or misplaced marker."""
+    malformed or misplaced marker. ``id_index``: the index its default grade_id is derived from
+    (default ``index``)."""
     where = f"{notebook}, cell {index}"
     lines = _source(cell).splitlines()
     code = cell["cell_type"] == "code"
@@ -188,7 +192,7 @@ def classify(cell, index: int, notebook: str = "notebook") -> CellRole:
         raise SolutionMarkerError(
             f"{where}: hidden tests outside a GRADED cell; make '# GRADED: <grade_id>, <points> "
             "points' the cell's first line.")
-    grade_id = grade_id or default_grade_id(notebook, index)
+    grade_id = grade_id or default_grade_id(notebook, index if id_index is None else id_index)
     if found["SOLUTION"]:
         strip_solution(_source(cell), where)  # balance check
         return CellRole("solution", grade_id)
@@ -196,10 +200,17 @@ def classify(cell, index: int, notebook: str = "notebook") -> CellRole:
 
 
 def roles(notebook: dict, name: str = "notebook") -> list[CellRole]:
-    """The role of every cell; raises ``SolutionMarkerError`` on a bad marker or a repeated id."""
-    out, seen = [], {}
+    """The role of every cell; raises ``SolutionMarkerError`` on a bad marker or a repeated id.
+    The generated set-up cell (``course.notebook_setup``) is locked, with the id
+    ``course_setup``; it does not count in the default ids of the cells after it, which keep the
+    ids they had before it existed (released notebooks and gradebooks name them)."""
+    out, seen, setup_cells = [], {}, 0
     for index, cell in enumerate(notebook["cells"]):
-        role = classify(cell, index, name)
+        if notebook_setup.is_setup_cell(cell):
+            setup_cells += 1
+            role = CellRole("locked", notebook_setup.SETUP_ID)
+        else:
+            role = classify(cell, index, name, id_index=index - setup_cells)
         if role.grade_id in seen:
             raise SolutionMarkerError(
                 f"{name}, cell {index}: grade_id {role.grade_id!r} is already used by cell "
@@ -298,7 +309,8 @@ def generate(root=".") -> list[tuple[Path, dict]]:
     out = []
     for solution_path, exercise_path in pairs(root):
         name = _display(solution_path, root)
-        solution = nbformat.read(solution_path, as_version=4)
+        solution = notebook_setup.with_setup_cell(nbformat.read(solution_path, as_version=4),
+                                                  root, solution_path.stem, name)
         limits = grading_metadata(root, solution_path.stem)
         if limits is ...:
             limits = solution.metadata.get("course")
@@ -336,8 +348,8 @@ def write_all(root=".") -> list[Path]:
 
 def add_exercises(sub):
     p = sub.add_parser(
-        "exercises", help="generate exercises/ (and the nbgrader metadata of solutions/) from "
-                          "solutions/, or check they match")
+        "exercises", help="instructors: generate exercises/ (and the nbgrader metadata and set-up "
+                          "cells of solutions/) from solutions/, or check they match")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", action="store_true",
                        help="write nbgrader metadata into solutions/ and regenerate exercises/")
@@ -350,6 +362,13 @@ def add_exercises(sub):
 def _exercises(args) -> int:
     import sys
 
+    if not pairs(args.root):
+        print(f"error: no solutions/*.ipynb under {Path(args.root).resolve()}: `exercises` is an "
+              "instructor command (it makes exercises/ from the answer keys, which the student "
+              "edition does not have), so there is nothing to check here. To check your work on "
+              "an exercise, run its check cells, or, in exercises/, `nbgrader validate "
+              "NN_topic.ipynb` (README.md).", file=sys.stderr)
+        return 2
     try:
         if args.write:
             written = write_all(args.root)
@@ -358,7 +377,7 @@ def _exercises(args) -> int:
             print(f"{len(pairs(args.root))} solutions, {len(written)} file(s) written")
             return 0
         bad = stale(args.root)
-    except SolutionMarkerError as err:
+    except (SolutionMarkerError, notebook_setup.SetupCellError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for path in bad:

@@ -353,7 +353,8 @@ def write_all(root=".") -> list[Path]:
 
 
 def add_prose(sub):
-    p = sub.add_parser("prose", help="render the numbers quoted in Markdown from recipes, "
+    p = sub.add_parser("prose", help="instructors: render the numbers quoted in Markdown from "
+                                     "recipes, "
                                      "results and code, or check they match")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", action="store_true", help="fill in every marked number")

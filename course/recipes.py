@@ -154,7 +154,7 @@ def names() -> list[str]:
 register("mnist_two_layer_cnn", Recipe(
     "mnist_two_layer_cnn", "mnist", epochs=2, batch_size=128, learning_rate=3e-3,
     schedule_args={"warmup": 0.2}, mixed_precision="auto",
-    summary="the lecture's two-layer CNN (make main)"))
+    summary="the lecture's two-layer CNN (the README's main job)"))
 register("lenet5", Recipe("lenet5", "mnist", epochs=10, batch_size=64, learning_rate=1e-3,
                           summary="LeNet-5 on MNIST (lesson 03)"))
 register("cifar10_cnn", Recipe("cifar10_cnn", "cifar10", epochs=30, batch_size=128,

@@ -1,8 +1,10 @@
 """``python -m course release OUTDIR``: the student bundle, with nothing of the answer key.
 
 The bundle holds what a student needs: the ``course`` package, the lessons (``notebooks/``), the
-exercises (``exercises/``, generated from ``solutions/``), ``README.md``, ``pyproject.toml`` and
-``environment.yml``. It never holds ``solutions/``, ``instructor/`` (the answer keys: the
+exercises (``exercises/``, generated from ``solutions/``), ``pyproject.toml``, the measured
+results the lessons cite (``STUDENT_RESULTS``), and the student edition's own ``README.md`` and
+``environment.yml`` (from ``student/``: install with the ``student`` extra, open the lessons, do,
+check and submit an exercise; not the developers' README). It never holds ``solutions/``, ``instructor/`` (the answer keys: the
 CIFAR-100 reference network and recipe, the MNIST term-project network), hidden tests, the
 tests, the benchmarks (which train the answer keys) or ``nbgrader_config.py``. Files are taken
 from ``git ls-files`` where the repository is a git work tree (so stray outputs and run folders
@@ -30,11 +32,16 @@ import sys
 import textwrap
 from pathlib import Path
 
-from course import exercises
+from course import exercises, notebook_setup
 
 #: Top-level files and folders of the student bundle.
 STUDENT_FILES = ("README.md", "pyproject.toml", "environment.yml", "LICENSE")
 STUDENT_FOLDERS = ("course", "notebooks", "exercises")
+#: Files of the bundle taken from the student edition's templates instead (bundle path: source).
+STUDENT_TEMPLATES = {"README.md": "student/README.md", "environment.yml": "student/environment.yml",
+                     "exercises/nbgrader_config.py": "student/nbgrader_config.py"}
+#: Measured results the lessons cite (no answer key in them: lesson costs, multi-device scaling).
+STUDENT_RESULTS = ("benchmarks/results/lessons.md", "benchmarks/results/multi_device.md")
 #: Never in a student bundle, wherever they appear.
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", "runs", "submission", ".pytest_cache"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
@@ -64,16 +71,27 @@ def _wanted(rel: str) -> bool:
         return False
     if rel.endswith(SKIP_SUFFIXES):
         return False
+    if rel in STUDENT_RESULTS:
+        return True
     return parts[0] in STUDENT_FOLDERS if len(parts) > 1 else parts[0] in STUDENT_FILES
 
 
 def student_files(root) -> list[str]:
-    """The relative paths that go into the student bundle."""
+    """The relative paths that go into the student bundle (``STUDENT_TEMPLATES`` stand for the
+    files of the same name at the top of the repository)."""
     root = Path(root)
     tracked = _tracked(root)
     if tracked is None:
         tracked = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
-    return sorted(rel for rel in tracked if _wanted(rel) and (root / rel).is_file())
+    files = {rel for rel in tracked if _wanted(rel) and (root / rel).is_file()}
+    files -= set(STUDENT_TEMPLATES)
+    files |= {rel for rel, template in STUDENT_TEMPLATES.items() if (root / template).is_file()}
+    return sorted(files)
+
+
+def _source_of(root: Path, rel: str) -> Path:
+    """Where bundle file ``rel`` comes from."""
+    return root / STUDENT_TEMPLATES.get(rel, rel)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,12 +219,16 @@ def build_student_bundle(root, out) -> tuple[list[str], list[str]]:
         raise ReleaseError(f"{out} is inside {inside[0]}/, which the bundle copies; choose "
                            "another folder.")
     try:
-        stale = exercises.stale(root)
-    except exercises.SolutionMarkerError as err:
-        raise ReleaseError(f"a solution notebook is malformed: {err}") from None
+        stale = exercises.stale(root) + notebook_setup.stale(root)
+    except (exercises.SolutionMarkerError, notebook_setup.SetupCellError) as err:
+        raise ReleaseError(f"a notebook cannot be generated: {err}") from None
     if stale:
-        raise ReleaseError("exercises are stale (" + ", ".join(str(p) for p in stale)
-                           + "); run `python -m course exercises --write` first.")
+        raise ReleaseError("exercises or set-up cells are stale (" + ", ".join(
+            str(p) for p in stale) + "); run `python -m course notebooks --write` and "
+            "`python -m course exercises --write` first.")
+    if not (root / STUDENT_TEMPLATES["README.md"]).is_file():
+        raise ReleaseError(f"no {STUDENT_TEMPLATES['README.md']} under {root}: the bundle needs "
+                           "the student edition's README (not the developers').")
     files = student_files(root)
     if not any(f.startswith("exercises/") for f in files):
         raise ReleaseError(f"no exercises/ under {root}; run `python -m course exercises "
@@ -216,7 +238,7 @@ def build_student_bundle(root, out) -> tuple[list[str], list[str]]:
         for rel in files:
             target = out / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / rel, target)
+            shutil.copy2(_source_of(root, rel), target)
         found, notices = scan(out, root)
         if found:
             raise ReleaseError("the bundle would leak the answer key:\n  " + "\n  ".join(found))
@@ -258,7 +280,8 @@ def build_course_dir(root, course_dir) -> list[Path]:
 
 def add_release(sub):
     p = sub.add_parser(
-        "release", help="build the student bundle (package, lessons, exercises; no answer key)",
+        "release", help="instructors: build the student edition (package, lessons, exercises, "
+                        "student README; no answer key)",
         description="Copy the course package, notebooks/, exercises/, README.md and "
                     "pyproject.toml into OUTDIR, then scan it for the answer key (solution and "
                     "hidden-test blocks, instructor/ code): a release that would leak is refused "

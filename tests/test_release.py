@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,9 @@ def test_bundle_has_the_student_side(bundle):
         assert wanted in names
     tops = {name.split("/")[0] for name in names}
     assert tops <= {"README.md", "pyproject.toml", "environment.yml", "LICENSE", "course",
-                    "notebooks", "exercises"}, tops
+                    "notebooks", "exercises", "benchmarks"}, tops
+    assert sorted(n for n in names if n.startswith("benchmarks/")) == sorted(
+        release.STUDENT_RESULTS)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 
@@ -46,7 +49,8 @@ def test_bundle_holds_nothing_of_the_answer_key(bundle):
     assert release.leaks(bundle, ROOT) == []
     names = files(bundle)
     assert not [n for n in names if n.split("/")[0] in ("solutions", "instructor", "tests",
-                                                        "benchmarks", "nbgrader_config.py")]
+                                                        "nbgrader_config.py", "student")]
+    assert not [n for n in names if n.startswith("benchmarks/") and n.endswith(".py")]
     for name, path in names.items():
         text = path.read_text(errors="replace")
         if name.endswith(".ipynb"):
@@ -82,6 +86,7 @@ def copy_root(tmp_path) -> Path:
             "__pycache__", "runs", "submission", ".ipynb_checkpoints"))
     for name in ("README.md", "pyproject.toml", "nbgrader_config.py"):
         shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "student", root / "student")
     return root
 
 
@@ -94,10 +99,11 @@ def test_a_leaking_release_is_refused_and_removed(tmp_path):
     answer = next(c.source for c in solution.cells if "BEGIN SOLUTION" in c.source
                   and "cifar100_reference" in c.source)
     body = answer.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
-    lesson = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(body.strip())])
-    nbformat.write(lesson, root / "notebooks" / "99_leak.ipynb")
+    lesson = nbformat.read(root / "notebooks" / "05_vgg.ipynb", as_version=4)
+    lesson.cells.append(nbformat.v4.new_code_cell(body.strip()))
+    nbformat.write(lesson, root / "notebooks" / "05_vgg.ipynb")
     out = tmp_path / "student"
-    with pytest.raises(release.ReleaseError, match="notebooks/99_leak.ipynb: contains the answer "
+    with pytest.raises(release.ReleaseError, match="notebooks/05_vgg.ipynb: contains the answer "
                                                    "key of solutions/02_cifar100.ipynb"):
         release.build_student_bundle(root, out)
     assert not out.exists()
@@ -107,7 +113,7 @@ def test_a_stale_exercise_is_refused(tmp_path):
     root = copy_root(tmp_path)
     stale = root / "exercises" / "01_mnist_term_project.ipynb"
     stale.write_text(stale.read_text().replace("Your code here", "Your code here!"))
-    with pytest.raises(release.ReleaseError, match="exercises are stale"):
+    with pytest.raises(release.ReleaseError, match="exercises or set-up cells are stale"):
         release.build_student_bundle(root, tmp_path / "student")
 
 
@@ -140,3 +146,84 @@ def test_a_solution_the_package_teaches_is_a_notice_not_a_leak(tmp_path):
     (bundle / "notebooks" / "copied.py").write_text(key[0])
     found, _ = release.scan(bundle, root)
     assert found and found[0].startswith("notebooks/copied.py")
+
+
+# ---------------------------------------------------------------------------------------------
+# The student edition stands alone
+
+
+def test_bundle_readme_is_the_student_readme(bundle):
+    readme = (bundle / "README.md").read_text()
+    assert readme == (ROOT / "student" / "README.md").read_text()
+    for needed in ('pip install ".[student]"', "nbgrader validate", "COURSE_FAST=1",
+                   "python -m course doctor", "Keep its name", "Outputs or not",
+                   "COURSE_INSTALL_SOURCE"):
+        assert needed in readme, needed
+    for developer_only in ("make ", "solutions/", "instructor/", "autograde", "pytest",
+                           "shared/datasets", ".[dev]"):
+        assert developer_only not in readme, developer_only
+    assert '".[student]"' in (bundle / "environment.yml").read_text()
+
+
+#: ``[text](target)`` in Markdown and ``href="..."`` / ``src="..."`` in HTML.
+LINK = re.compile(r"\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|(?:href|src)=[\"']([^\"']+)[\"']")
+
+
+def relative_links(folder: Path):
+    """``(file, target)`` for every relative link of the Markdown files and notebooks' Markdown
+    cells under ``folder``."""
+    for path in sorted(folder.rglob("*")):
+        if path.suffix == ".md":
+            texts = [path.read_text()]
+        elif path.suffix == ".ipynb":
+            texts = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                     if c["cell_type"] == "markdown"]
+        else:
+            continue
+        for text in texts:
+            for match in LINK.finditer(text):
+                target = match.group(1) or match.group(2)
+                if not re.match(r"^([a-z][a-z0-9+.-]*:|#|//)", target, re.IGNORECASE):
+                    yield path, target
+
+
+def test_every_relative_link_of_the_bundle_resolves_inside_it(bundle):
+    links = list(relative_links(bundle))
+    assert len(links) >= 10  # the README links the lessons and exercises
+    root = bundle.resolve()
+    dead = [f"{path.relative_to(bundle)} -> {target}" for path, target in links
+            if not (path.parent / target.split("#")[0]).resolve().is_relative_to(root)
+            or not (path.parent / target.split("#")[0]).exists()]
+    assert dead == []
+    # and a dead link is seen: the developers' README has some in a bundle
+    readme = bundle / "README.md"
+    original = readme.read_text()
+    try:
+        readme.write_text((ROOT / "README.md").read_text())
+        assert any(t.startswith("docs/") for p, t in relative_links(bundle) if p == readme)
+    finally:
+        readme.write_text(original)
+
+
+def test_no_exercise_in_the_bundle_names_a_file_it_lacks(bundle):
+    for path in sorted((bundle / "exercises").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            for named in re.findall(r"\b(?:benchmarks|docs|instructor|solutions)/[\w./-]+",
+                                    "".join(cell["source"])):
+                assert (bundle / named).exists(), (path.name, named)
+
+
+def test_instructor_commands_say_so_in_a_bundle(bundle):
+    env = dict(os.environ, PYTHONPATH=str(bundle))
+    run = subprocess.run([sys.executable, "-m", "course", "exercises", "--check"], cwd=bundle,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "instructor command" in run.stderr and "nbgrader validate" in run.stderr
+    assert "up to date" not in run.stdout
+    run = subprocess.run([sys.executable, "-m", "course", "--help"], cwd=bundle, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert "python -m course doctor" in run.stdout
+    for command in ("exercises", "notebooks", "release", "autograde"):
+        assert re.search(rf"^    {command}\s+instructors:", run.stdout, re.M), command
+    for command in ("models", "train", "data", "grade"):
+        assert re.search(rf"^    {command}\s+(?!instructors)\w", run.stdout, re.M), command

@@ -38,7 +38,7 @@ flagged for the instructor when it collapses (a flag, not a fail).
 
 exit codes: 0 all pass, 1 some fail, 2 some unusable artifact, 3 grader-side problem
 (data set missing or damaged, --csv not writable, empty or unreadable folder, bad arguments).
-Details: docs/grading.md"""
+Details: docs/grading.md in the course's repository (not in the student edition)."""
 
 
 class GraderFailure(Exception):
@@ -202,7 +202,8 @@ def add_autograde(sub):
     from course.grading.notebooks.sandbox import NotebookLimits
 
     p = sub.add_parser(
-        "autograde", help="grade a folder of submitted notebooks: gradebook CSV and feedback",
+        "autograde", help="instructors: grade a folder of submitted notebooks (gradebook, "
+                          "feedback)",
         description="Grade every submitted exercise notebook under SUBMITTED (STUDENT/.../"
                     "NN_topic.ipynb, e.g. nbgrader's submitted/ folder) against the exercise "
                     "sources (ROOT/solutions/ or an nbgrader course folder's source/). Each "
