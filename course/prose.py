@@ -142,6 +142,10 @@ def recipe_phrase(recipe) -> str:
         parts.append(f"weight decay {rate(recipe.weight_decay)}")
     if recipe.augment:
         parts.append(f"augmentation ({', '.join(recipe.augment)})")
+    if recipe.label_smoothing:
+        parts.append(f"label smoothing {recipe.label_smoothing:g}")
+    if recipe.lookahead:
+        parts.append("Lookahead")
     epochs = "epoch" if recipe.epochs == 1 else "epochs"
     parts += [f"batch {recipe.batch_size:,}", f"{recipe.epochs} {epochs}"]
     if recipe.mixed_precision != "off":

@@ -176,7 +176,8 @@ def test_recipe_phrases():
     assert [prose.rate(r) for r in (3e-3, 0.05, 2.5e-4, 0.1)] == ["3e-3", "0.05", "2.5e-4", "0.1"]
     assert prose.recipe_phrase(recipes.get("mnist_two_layer_cnn")) == (
         "Adam, learning rate rising linearly to 3e-3 over the first 20% of the steps, then cosine "
-        "decay, batch 128, 2 epochs, bfloat16 where the CPU has it natively, else float32")
+        "decay, label smoothing 0.1, batch 64, 1 epoch, bfloat16 where the CPU has it natively, "
+        "else float32")
     assert prose.recipe_phrase(recipes.get("cifar_resnet20")).startswith(
         "SGD with Nesterov momentum at learning rate 0.1 with a step schedule")
     assert prose.cpu_name("AMD EPYC (family 25, model 17)") == "AMD EPYC Zen 4"

@@ -124,8 +124,12 @@ def check_precision():
     facts = dict(native_bfloat16=native, auto_policy=auto, auto_recipes=on_auto)
     cpu = ("native bfloat16 (avx512_bf16 or amx_bf16)" if native
            else "no native bfloat16 (no avx512_bf16 or amx_bf16 in /proc/cpuinfo)")
-    detail = (f"{cpu}: {', '.join(on_auto) or 'no recipe'} train{'s' if len(on_auto) == 1 else ''}"
-              f" in {auto}, the other recipes in float32")
+    if auto == "float32":
+        detail = (f"{cpu}: every recipe trains in float32 ({', '.join(on_auto) or 'none'} "
+                  "would use bfloat16 on a CPU that has it)")
+    else:
+        detail = (f"{cpu}: {', '.join(on_auto) or 'no recipe'} train"
+                  f"{'s' if len(on_auto) == 1 else ''} in {auto}, the other recipes in float32")
     if forced and not native:
         return warning("precision", f"{detail}; {', '.join(forced)} force bfloat16, emulated "
                        "here (slower)", "recipe.replace(mixed_precision='auto')", **facts)
