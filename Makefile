@@ -59,7 +59,8 @@ HUGE_PAGES = GLIBC_TUNABLES=glibc.malloc.hugetlb=1$(if $(GLIBC_TUNABLES),:$(GLIB
 # ruff (pyflakes, bugbear, import order; settings in pyproject.toml) over the package, the tests,
 # the benchmarks, the answer keys and every notebook: zero findings, or CI fails.
 lint: $(BIN)/.installed
-	$(BIN)/python -m ruff check course tests benchmarks instructor notebooks solutions exercises
+	$(BIN)/python -m ruff check course tests benchmarks instructor notebooks solutions exercises \
+		student .ci nbgrader_config.py
 
 test: $(BIN)/.installed
 	$(HUGE_PAGES) COURSE_FAST=1 \
