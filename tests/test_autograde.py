@@ -218,3 +218,36 @@ def test_a_course_folder_is_enough_to_grade_from(tmp_path):
     course_dir.mkdir(parents=True)
     (course_dir / "99_toy.ipynb").write_bytes((root / "solutions" / "99_toy.ipynb").read_bytes())
     assert batch_module.sources(tmp_path / "grading") == {"99_toy": course_dir / "99_toy.ipynb"}
+
+
+def test_a_killed_graders_private_folder_goes_with_the_next_grader(tmp_path, monkeypatch):
+    """A grader killed with -9 cannot remove its private folder (hidden tests, the judge's
+    files): the next one does, and leaves a live grader's alone."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from course.grading import processes
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code = ("import sys, time\nfrom course.grading.processes import private_folder\n"
+            "print(private_folder('judge'), flush=True)\ntime.sleep(600)\n")
+    graders = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                                env=dict(os.environ, TMPDIR=str(tmp_path))) for _ in range(2)]
+    try:
+        folders = [Path(g.stdout.readline().strip()) for g in graders]
+        (folders[0] / "hidden_tests.py").write_text("assert answer == 42")
+        graders[0].kill()
+        graders[0].wait()
+        for folder in folders:  # both older than a folder being made
+            os.utime(folder, (time.time() - 120,) * 2)
+        fresh = processes.private_folder("judge")
+        assert not folders[0].exists()  # its grader is gone
+        assert folders[1].exists()  # its grader is alive
+        assert fresh.parent == tmp_path and fresh.stat().st_mode & 0o777 == 0o700
+        assert processes.remove_orphans(tmp_path) == []  # fresh and the live one are locked
+    finally:
+        for grader in graders:
+            grader.kill()
+            grader.wait()

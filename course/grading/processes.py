@@ -1,10 +1,20 @@
-"""Process helpers the graders share: ``/proc`` figures, killing a process group, and the
-environment of a child Python process that imports ``course``."""
+"""Process helpers the graders share: ``/proc`` figures, killing a process group, the
+environment of a child Python process that imports ``course``, and private folders that do not
+outlive a killed grader."""
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import signal
+import tempfile
+import time
 from pathlib import Path
+
+#: Every grader's private folder (hidden tests, the judge's files) starts with this.
+PRIVATE_PREFIX = "course-private-"
+#: An unlocked private folder younger than this may be one being made: left alone.
+ORPHAN_AGE_S = 60.0
 
 
 def proc_status_kb(key: str, pid="self") -> int | None:
@@ -44,3 +54,42 @@ def course_env() -> dict:
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return env
+
+
+def private_folder(kind: str) -> Path:
+    """A new folder only this user can read (``0700``), in the temporary folder, locked for the
+    life of this process. Folders of earlier graders that died without removing theirs (a
+    ``kill -9``, a machine that went down mid-batch) are removed first: their lock is free once
+    their process is gone. Remove it with ``shutil.rmtree`` when done, as usual."""
+    remove_orphans()
+    folder = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{kind}-"))
+    os.chmod(folder, 0o700)
+    fd = os.open(folder / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel when this process ends, however
+    _HELD.append(fd)
+    return folder
+
+
+_HELD: list[int] = []  # the locks of this process's private folders (never closed early)
+
+
+def remove_orphans(root=None) -> list[Path]:
+    """Remove the private folders in ``root`` (the temporary folder) whose owner is gone; return
+    them."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(PRIVATE_PREFIX + "*"):
+        try:
+            if time.time() - folder.stat().st_mtime < ORPHAN_AGE_S:
+                continue
+            fd = os.open(folder / ".lock", os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:
+            continue  # gone, not ours, or not locked yet
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its grader is alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed

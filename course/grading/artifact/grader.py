@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +31,7 @@ from course.grading.artifact.precheck import inspect_archive, take_file
 from course.grading.artifact.report import Report
 from course.grading.artifact.worker import Sandbox, SandboxError, shared
 from course.grading.contract import ERROR, FAIL, PASS, TASKS, UNUSABLE, Limits, Refusal, Task
+from course.grading.processes import private_folder
 
 #: Signals that usually mean the child ran out of memory (an allocation failed or the kernel
 #: stopped it) rather than a bug in the model.
@@ -91,8 +91,7 @@ class Grader:
         self.count = 0
 
     def __enter__(self):
-        self.workdir = Path(tempfile.mkdtemp(prefix="course-grade-"))
-        os.chmod(self.workdir, 0o700)
+        self.workdir = private_folder("grade")
         x = np.ascontiguousarray(self.test.x)
         if x.ndim == 3:
             x = x[..., None]

@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from course.grading.notebooks.gradebook import CellGrade, NotebookGrade
 from course.grading.notebooks.sandbox import NotebookLimits
+from course.grading.processes import private_folder
 
 #: Seconds a job process gets beyond the notebook's limit (start-up, saving the results).
 JOB_GRACE_S = 120.0
@@ -112,8 +112,7 @@ def grade_notebook(job: NotebookJob) -> NotebookGrade:
     grade_roles = [r for r in roles if r.kind == "grade"]
     result = NotebookGrade(job.student, job.exercise, "completed", not job.dry_run,
                            max_points=sum(r.points for r in grade_roles))
-    private = Path(tempfile.mkdtemp(prefix="course-judge-"))
-    os.chmod(private, 0o700)
+    private = private_folder("judge")
     try:
         try:
             submitted = _read_submission(job, private)

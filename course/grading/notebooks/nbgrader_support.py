@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.preprocessors import OverwriteCells as _OverwriteCells
 
 from course import config, exercises
+from course.grading.processes import private_folder
 
 TRUE = {"1", "true", "yes", "on"}
 
@@ -83,8 +83,7 @@ class SandboxedExecute(Execute):
         if dry_run():
             env[config.FAST_ENV] = "1"
         work = os.path.abspath(resources.get("metadata", {}).get("path") or ".")
-        private = Path(tempfile.mkdtemp(prefix="course-nbgrader-"))
-        os.chmod(private, 0o700)
+        private = private_folder("nbgrader")
         (private / "exchange").mkdir()
         root = os.path.abspath(getattr(self.coursedir, "root", None) or os.getcwd()) \
             if hasattr(self, "coursedir") else os.getcwd()
