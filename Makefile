@@ -3,13 +3,15 @@
 #   make test   unit tests + every notebook and solution under nbval, in fast mode
 #   make test-jax  the backend-neutral tests again with KERAS_BACKEND=jax
 #   make check-install  the dependencies resolve for Python 3.13 from wheels alone (no install)
+#   make test-oldest  the backend-neutral tests, the grading checks and two notebooks with the
+#               oldest TensorFlow/Keras pair pyproject.toml allows, in .venv-oldest (on request)
 #   make site   the course site (lessons executed in full mode, exercises, API) in docs/_build;
 #               COURSE_FAST=1 make site for a quick build (lessons in fast mode)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: main test test-jax lint check-install install exercises site site-test clean
+.PHONY: main test test-jax test-oldest lint check-install install exercises site site-test clean
 
 # The figures in these comments are the A/B measurements that chose each setting; the suite's
 # and the lessons' timings by CPU are benchmarks/results/ci.md and lessons.md.
@@ -93,6 +95,38 @@ JAX_CACHE = JAX_COMPILATION_CACHE_DIR=$(JAX_CACHE_DIR) \
 
 test-jax: $(BIN)/.installed-jax
 	$(JAX_CACHE) KERAS_BACKEND=jax COURSE_FAST=1 $(BIN)/python -m pytest -n auto --dist load $(JAX_TESTS)
+
+# The oldest supported pair, pyproject.toml's lower bounds: TensorFlow 2.20 with Keras 3.13
+# (Colab's), in a venv of its own (.venv-oldest) with the [dev] extra otherwise as it resolves
+# today (NumPy 2: TF 2.20 allows any NumPy >= 1.26). It runs the JAX leg's backend-neutral tests,
+# the data, doctor, grading and widget tests, and one lesson and one solution under nbval, in
+# fast mode. Measured on 2 shared cores (a benchmark running beside it, nice'd, one worker):
+# 142 s in all, 30 s of it creating the venv with uv's cache warm and 110 s of pytest
+# (benchmarks/results/oldest_versions.md). Run on request, not by .ci/run: CI's time is spent.
+# OLDEST_WORKERS=1 where the machine is shared; a Makefile edit reinstalls (the pins live here).
+OLDEST_VENV ?= .venv-oldest
+OLDEST_PINS = "tensorflow==2.20.*" "keras==3.13.*"
+OLDEST_WORKERS ?= auto
+OLDEST_TESTS = $(JAX_TESTS) tests/test_data.py tests/test_doctor.py tests/test_exercise_checks.py \
+	tests/test_grader.py tests/test_grader_registry.py tests/test_models_mnist.py \
+	tests/test_widgets.py notebooks/02_mnist_two_layer_cnn.ipynb solutions/07_augmentation.ipynb
+
+$(OLDEST_VENV)/bin/.installed: VENV = $(OLDEST_VENV)
+$(OLDEST_VENV)/bin/.installed: BIN = $(OLDEST_VENV)/bin
+$(OLDEST_VENV)/bin/.installed: pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet uv || echo "no uv here: pip installs the course"
+	@$(INSTALL) -e ".[dev]" $(OLDEST_PINS)
+	@$(BIN)/python -m course data mnist --fetch >/dev/null \
+		|| echo "MNIST is not kept offline (above: why); course.data.load('mnist') tries again"
+	@$(BIN)/python -c "import course, keras, numpy, tensorflow as tf; print('test-oldest:', \
+		'TensorFlow', tf.__version__, '/ Keras', keras.__version__, '/ NumPy', numpy.__version__)"
+	@touch $@
+
+test-oldest: $(OLDEST_VENV)/bin/.installed
+	$(HUGE_PAGES) COURSE_FAST=1 $(OLDEST_VENV)/bin/python -m pytest -n $(OLDEST_WORKERS) \
+		--dist loadfile --nbval-lax $(OLDEST_TESTS)
 
 # The dependency set resolves for Python 3.13 from wheels alone (Colab's Python; NumPy 1.x has
 # no wheels there), with no extras, [dev] and [jax]: pip's resolver in dry-run mode, nothing is

@@ -114,7 +114,7 @@ def test_an_unsupported_version_is_a_problem_with_the_range(monkeypatch):
     checks = {c.name: c for c in install.check_versions()}
     assert checks["keras"].status == "problem"
     assert "3.7.0" in checks["keras"].detail
-    assert checks["keras"].fix.endswith('install "keras>=3.8,<4", then restart the kernel')
+    assert checks["keras"].fix.endswith('install "keras>=3.13,<4", then restart the kernel')
     assert checks["tensorflow"].status == "ok"
     monkeypatch.setattr(install, "requires_python", lambda: ">=3.99")
     assert install.check_python().status == "problem"

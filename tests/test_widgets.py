@@ -16,13 +16,17 @@ from course import widgets as W
 
 def _keras_size(n, k, s, p, d=1):
     """Keras' own answer: ``padding="same"``, or a valid conv over the input padded by ``p``
-    pixels per side (``"valid"``: none). Keras raises ValueError where nothing fits."""
+    pixels per side (``"valid"``: none). Keras raises ValueError where nothing fits (3.13, the
+    oldest Keras supported, raises only for a negative size and returns 0 for an empty one)."""
     if p == "same":
         return keras.layers.Conv2D(1, k, strides=s, dilation_rate=d,
                                    padding="same").compute_output_shape((None, n, n, 1))[1]
     pad = 0 if p == "valid" else p
-    return keras.layers.Conv2D(1, k, strides=s, dilation_rate=d).compute_output_shape(
+    size = keras.layers.Conv2D(1, k, strides=s, dilation_rate=d).compute_output_shape(
         (None, n + 2 * pad, n + 2 * pad, 1))[1]
+    if size < 1:
+        raise ValueError(f"output size would be zero: {size}")
+    return size
 
 
 @pytest.mark.parametrize("padding", [0, 1, 2, "valid", "same"])

@@ -29,7 +29,10 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
     def fuses(self, inputs, mask=None) -> bool:
         """True when ``call`` runs the fused TensorFlow op for these inputs."""
-        return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
+        # Keras 3.14 added batch renormalization (``renorm``); 3.13's layer has no such
+        # attribute and never renormalizes (make test-oldest runs 3.13)
+        renorm = getattr(self, "renorm", False)
+        return (keras.backend.backend() == "tensorflow" and mask is None and not renorm
                 and not self.synchronized and len(inputs.shape) == 4
                 and self.axis % 4 == 3
                 and keras.backend.standardize_dtype(inputs.dtype) in ("float32", "float16",
