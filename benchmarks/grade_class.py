@@ -172,7 +172,8 @@ def main(argv=None) -> int:
                 workers = 1 if way == "serial" else int(way[len("workers"):])
                 grades = autograde(Batch(submitted, out, ROOT, limits=limits, workers=workers))
             seconds = time.monotonic() - started
-            wrong = [(g.student, g.exercise, g.points, expected[(g.student, g.exercise)])
+            wrong = [(g.student, g.exercise, g.points, expected[(g.student, g.exercise)],
+                      g.status, g.notes[-3:])
                      for g in grades if g.points != expected[(g.student, g.exercise)][1]]
             books[way] = gradebook(out)
             report["ways"][way] = {

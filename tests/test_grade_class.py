@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -128,3 +130,18 @@ def test_a_dask_cluster_loses_nothing_when_a_worker_dies(cls, serial):
                   on_grade=kill_one_worker)
     assert killed
     assert gradebook(out) == serial
+
+
+def test_a_grader_error_is_graded_again_by_the_next_run(cls, serial):
+    """The grader's own failure (a job that died, a kernel that did not start) is not the
+    student's: running the same command again grades that notebook again, and only that one."""
+    root, submitted, tmp = cls
+    out = tmp / "retried"
+    shutil.copytree(tmp / "serial", out)
+    lines = (out / LOG).read_text().splitlines()
+    record = json.loads(lines[0])
+    record["grade"].update(status="grader_error", cells=[])  # no cell passed: 0 points
+    (out / LOG).write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
+    autograde(Batch(submitted, out, root, limits=NotebookLimits(time_s=60)))
+    assert gradebook(out) == serial
+    assert (out / LOG).read_text().count("\n") == CLASS + 1  # one notebook graded again

@@ -65,6 +65,8 @@ def limits_for(source: Path, base: NotebookLimits) -> NotebookLimits:
 
 #: How a run ended that counts as a failure in the progress line.
 FAILED = {"unreadable", "timeout", "memory", "disk", "kernel_died", "grader_error"}
+#: Results a new run grades again without --regrade: the grader's failures, not the student's.
+RETRIED = {"grader_error"}
 #: What a submitted notebook is, and how a student makes one (for refusals).
 NOTEBOOK_FILE = ("notebook (.ipynb)", "Submit the .ipynb file Jupyter saved (File > Save and "
                  "Checkpoint), under its exercise's name.")
@@ -146,7 +148,8 @@ def autograde(batch: Batch, on_grade=None) -> list[NotebookGrade]:
         pack, grade = _pack(batch, submission, known[submission.exercise], out)
         if grade is not None:
             grades.append(grade)
-        elif pack.key in log.done and not batch.regrade:
+        elif pack.key in log.done and not batch.regrade and \
+                log.done[pack.key].status not in RETRIED:
             kept[pack.key] = log.done[pack.key]
         else:
             packs.append(pack)
