@@ -247,6 +247,8 @@ def test_a_killed_graders_private_folder_goes_with_the_next_grader(tmp_path, mon
         assert folders[1].exists()  # its grader is alive
         assert fresh.parent == tmp_path and fresh.stat().st_mode & 0o777 == 0o700
         assert processes.remove_orphans(tmp_path) == []  # fresh and the live one are locked
+        processes.remove_private(fresh)  # gone, and its lock released (no descriptor kept)
+        assert not fresh.exists() and str(fresh) not in processes._HELD
     finally:
         for grader in graders:
             grader.kill()

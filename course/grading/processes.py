@@ -60,17 +60,25 @@ def private_folder(kind: str) -> Path:
     """A new folder only this user can read (``0700``), in the temporary folder, locked for the
     life of this process. Folders of earlier graders that died without removing theirs (a
     ``kill -9``, a machine that went down mid-batch) are removed first: their lock is free once
-    their process is gone. Remove it with ``shutil.rmtree`` when done, as usual."""
+    their process is gone. ``remove_private(folder)`` removes it and releases its lock."""
     remove_orphans()
     folder = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{kind}-"))
     os.chmod(folder, 0o700)
     fd = os.open(folder / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel when this process ends, however
-    _HELD.append(fd)
+    _HELD[str(folder)] = fd
     return folder
 
 
-_HELD: list[int] = []  # the locks of this process's private folders (never closed early)
+_HELD: dict[str, int] = {}  # private folder -> the descriptor holding its lock
+
+
+def remove_private(folder) -> None:
+    """Remove a folder of ``private_folder`` and release its lock."""
+    shutil.rmtree(folder, ignore_errors=True)
+    fd = _HELD.pop(str(folder), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def remove_orphans(root=None) -> list[Path]:

@@ -31,7 +31,7 @@ from course.grading.artifact.precheck import inspect_archive, take_file
 from course.grading.artifact.report import Report
 from course.grading.artifact.worker import Sandbox, SandboxError, shared
 from course.grading.contract import ERROR, FAIL, PASS, TASKS, UNUSABLE, Limits, Refusal, Task
-from course.grading.processes import private_folder
+from course.grading.processes import private_folder, remove_private
 
 #: Signals that usually mean the child ran out of memory (an allocation failed or the kernel
 #: stopped it) rather than a bug in the model.
@@ -109,7 +109,7 @@ class Grader:
 
     def __exit__(self, *exc):
         if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            remove_private(self.workdir)
             self.workdir = None
 
     # -- one artifact ------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from course.grading.notebooks.gradebook import CellGrade, NotebookGrade
 from course.grading.notebooks.sandbox import NotebookLimits
-from course.grading.processes import private_folder
+from course.grading.processes import private_folder, remove_private
 
 #: Seconds a job process gets beyond the notebook's limit (start-up, saving the results).
 JOB_GRACE_S = 120.0
@@ -123,7 +122,7 @@ def grade_notebook(job: NotebookJob) -> NotebookGrade:
         Path(job.executed).parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, job.executed)
     finally:
-        shutil.rmtree(private, ignore_errors=True)
+        remove_private(private)
     result.seconds = round(time.monotonic() - started, 1)
     return result
 

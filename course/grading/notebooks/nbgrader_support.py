@@ -30,7 +30,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.preprocessors import OverwriteCells as _OverwriteCells
 
 from course import config, exercises
-from course.grading.processes import private_folder
+from course.grading.processes import private_folder, remove_private
 
 TRUE = {"1", "true", "yes", "on"}
 
@@ -106,7 +106,7 @@ class SandboxedExecute(Execute):
                 run_sync(km.shutdown_kernel)(now=True)
             except Exception:  # noqa: BLE001 - the sandbox is gone either way
                 pass
-            shutil.rmtree(private, ignore_errors=True)
+            remove_private(private)
 
     def start_new_kernel(self, **kwargs):
         kwargs.update(self._course["options"])
