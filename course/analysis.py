@@ -116,6 +116,41 @@ def totals(rows) -> dict:
             "flops": sum(r.flops for r in rows)}
 
 
+def multiply_adds(model, side: int | None = None) -> int | None:
+    """Multiply-adds of one image's forward pass (``layer_table``'s FLOPs column summed), for
+    ``side x side`` images if given (counted on a copy of the model built for that size); None
+    when some layer's shapes are not known (a subclassed model, an input of any size)."""
+    if side is not None and tuple(model.input_shape[1:3]) != (side, side):
+        model = keras.models.clone_model(
+            model, input_tensors=keras.Input((side, side, model.input_shape[-1])))
+    try:
+        shapes = [shape for layer in model.layers
+                  if not isinstance(layer, keras.layers.InputLayer)
+                  for shape in (_first(layer.input).shape[1:], _first(layer.output).shape[1:])]
+    except (AttributeError, ValueError):  # layers never called on a known input
+        return None
+    if any(d is None for shape in shapes for d in shape):
+        return None
+    return int(totals(layer_table(model))["flops"])
+
+
+#: Training's floating-point operations per multiply-add of the forward pass: a multiply-add is
+#: 2 operations, and the backward pass costs about twice the forward (a gradient for the layer's
+#: input and one for its weights), so 2 x (1 + 2).
+TRAINING_FLOPS_PER_MAC = 6
+
+
+def training_flops(model, images: int, sides=()) -> list[int] | None:
+    """Training's floating-point operations epoch by epoch: ``TRAINING_FLOPS_PER_MAC`` x
+    multiply-adds per image x ``images`` per epoch; ``sides`` gives each epoch's image side
+    (``None``: the model's own; a progressive schedule's smaller images cost less). None when
+    the model's multiply-adds cannot be counted."""
+    costs = {side: multiply_adds(model, side) for side in set(sides) | {None}}
+    if None in costs.values():
+        return None
+    return [TRAINING_FLOPS_PER_MAC * costs[side] * int(images) for side in sides]
+
+
 def _human(n: float) -> str:
     for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= size:

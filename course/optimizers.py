@@ -5,11 +5,16 @@
 - ``make_optimizer(recipe, steps, model)``: Adam, AdamW or SGD with Nesterov momentum;
 - ``DiscriminativeSGD``: SGD with a learning-rate multiplier per variable, used for fine-tuning
   (lower rates for early layers, Howard & Ruder 2018) and for airbench's 64x rate on batch-norm
-  shifts.
+  shifts;
+- ``MuonSGD``: that SGD for everything but the convolution kernels, which take Muon's
+  orthogonalized steps (``orthogonalized``; Jordan et al. 2024, as airbench94_muon uses it).
+  Keras' own ``keras.optimizers.Muon`` gives every variable that is not 2-D (so every
+  convolution kernel) to AdamW instead.
 """
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from course.layers.walk import layers_of_type
 from course.transfer import layer_multipliers
@@ -45,7 +50,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
 
 SCHEDULES = ("constant", "cosine", "one_cycle", "step")
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "muon")
 
 
 def make_schedule(name: str, learning_rate: float, total_steps: int, **args):
@@ -105,6 +110,64 @@ class DiscriminativeSGD(keras.optimizers.SGD):
         return {**super().get_config(), "multipliers": self.multipliers}
 
 
+#: Newton-Schulz quintic coefficients (Jordan et al. 2024): five steps take every singular value
+#: of a matrix scaled to norm 1 into roughly [0.7, 1.2], near the orthogonal factor U V^T.
+NEWTON_SCHULZ = (3.4445, -4.7750, 2.0315)
+
+
+def orthogonalized(matrix, steps: int = 5):
+    """About ``U V^T`` of ``matrix = U S V^T`` (its singular values all set near 1), by
+    ``steps`` Newton-Schulz iterations, matmuls only: Muon's step direction."""
+    a, b, c = NEWTON_SCHULZ
+    x = matrix / (ops.sqrt(ops.sum(ops.square(matrix))) + 1e-7)
+    wide = matrix.shape[0] <= matrix.shape[1]
+    x = x if wide else ops.transpose(x)
+    for _ in range(steps):
+        gram = ops.matmul(x, ops.transpose(x))
+        x = a * x + ops.matmul(b * gram + c * ops.matmul(gram, gram), x)
+    return x if wide else ops.transpose(x)
+
+
+@keras.saving.register_keras_serializable(package="course")
+class MuonSGD(DiscriminativeSGD):
+    """airbench94_muon's optimizer: Muon for convolution kernels, SGD for the rest.
+
+    A kernel (any 4-D variable, ``(kh, kw, in, out)``) keeps its own Nesterov momentum buffer
+    (``kernel_momentum``); its step is that direction as an ``(kh * kw * in, out)`` matrix
+    ``orthogonalized``, times the learning rate times ``kernel_rate_factor``; before the step
+    the kernel is rescaled to a norm of ``sqrt(out)`` (each filter about unit norm: the batch norm
+    after it makes the scale irrelevant, and a fixed scale keeps the step's relative size fixed).
+    Every other variable takes ``DiscriminativeSGD``'s step.
+    """
+
+    def __init__(self, kernel_rate_factor: float = 1.0, kernel_momentum: float = 0.6, **kwargs):
+        super().__init__(**kwargs)
+        if not self.momentum:
+            raise ValueError("MuonSGD keeps the kernels' momentum in SGD's buffers: give it "
+                             "momentum > 0 (the rest's SGD momentum; the kernels use "
+                             "kernel_momentum).")
+        self.kernel_rate_factor = float(kernel_rate_factor)
+        self.kernel_momentum = float(kernel_momentum)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if len(variable.shape) != 4:
+            return super().update_step(gradient, variable, learning_rate)
+        kh, kw, c_in, c_out = variable.shape
+        buffer = self.momentums[self._get_variable_index(variable)]
+        gradient = ops.cast(gradient, variable.dtype)
+        self.assign(buffer, buffer * self.kernel_momentum + gradient)
+        direction = gradient + buffer * self.kernel_momentum  # Nesterov
+        norm = ops.sqrt(ops.sum(ops.square(variable)))
+        self.assign(variable, variable * (c_out ** 0.5 / (norm + 1e-7)))
+        step = orthogonalized(ops.reshape(direction, (kh * kw * c_in, c_out)))
+        rate = ops.cast(learning_rate, variable.dtype) * self.kernel_rate_factor
+        self.assign_sub(variable, rate * ops.reshape(step, variable.shape))
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_rate_factor": self.kernel_rate_factor,
+                "kernel_momentum": self.kernel_momentum}
+
+
 def batch_norm_shift_multipliers(model, factor: float) -> dict:
     """``{variable path: factor}`` for the shift (``beta``) of every BatchNormalization layer."""
     return {layer.beta.path: float(factor)
@@ -112,7 +175,8 @@ def batch_norm_shift_multipliers(model, factor: float) -> dict:
 
 
 def make_optimizer(recipe, total_steps: int, model=None):
-    """The optimizer a recipe names (``adam``, ``adamw``, ``sgd`` with Nesterov momentum).
+    """The optimizer a recipe names (``adam``, ``adamw``, ``sgd`` with Nesterov momentum,
+    ``muon``: ``MuonSGD`` with the recipe's ``optimizer_args``).
 
     With a ``model``, SGD applies the recipe's learning-rate multipliers: per layer group
     (``layer_lr_multipliers``, for fine-tuning) and for the batch-norm shifts
@@ -123,7 +187,7 @@ def make_optimizer(recipe, total_steps: int, model=None):
         return keras.optimizers.Adam(lr)
     if recipe.optimizer == "adamw":
         return keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay or 0.004)
-    if recipe.optimizer != "sgd":
+    if recipe.optimizer not in ("sgd", "muon"):
         raise ValueError(f"Unknown optimizer {recipe.optimizer!r}; use one of "
                          f"{', '.join(OPTIMIZERS)}.")
     kwargs = dict(learning_rate=lr, momentum=recipe.momentum, nesterov=True,
@@ -135,6 +199,8 @@ def make_optimizer(recipe, total_steps: int, model=None):
         for path, factor in batch_norm_shift_multipliers(
                 model, recipe.bn_shift_lr_multiplier).items():
             multipliers[path] = multipliers.get(path, 1.0) * factor
+    if recipe.optimizer == "muon":
+        return MuonSGD(multipliers=multipliers, **recipe.optimizer_args, **kwargs)
     if multipliers:
         return DiscriminativeSGD(multipliers=multipliers, **kwargs)
     return keras.optimizers.SGD(**kwargs)

@@ -91,7 +91,8 @@ def cpu_name(cpu: str) -> str:
 # Sources
 
 
-_OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}
+_OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD with Nesterov momentum",
+               "muon": "Muon on the convolution kernels and SGD with Nesterov momentum elsewhere"}
 _PRECISION = {"off": "float32", "auto": "bfloat16 where the CPU has it natively, else float32",
               "bfloat16": "mixed bfloat16"}
 
@@ -148,6 +149,9 @@ def recipe_phrase(recipe) -> str:
         parts.append("Lookahead")
     epochs = "epoch" if recipe.epochs == 1 else "epochs"
     parts += [f"batch {recipe.batch_size:,}", f"{recipe.epochs} {epochs}"]
+    if recipe.progressive:
+        stages = ", ".join(f"{count} at {side} pixels" for side, count in recipe.progressive)
+        parts[-1] += f" ({stages}, the rest at full size)"
     if recipe.mixed_precision != "off":
         parts.append(_PRECISION[recipe.mixed_precision])
     return ", ".join(parts)

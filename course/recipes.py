@@ -26,7 +26,8 @@ class Recipe:
     model_args: dict = field(default_factory=dict)  # options for course.models.create
     epochs: int = 10
     batch_size: int = 128
-    optimizer: str = "adam"  # adam, adamw, sgd (Nesterov)
+    optimizer: str = "adam"  # adam, adamw, sgd (Nesterov), muon (conv kernels; sgd for the rest)
+    optimizer_args: dict = field(default_factory=dict)  # muon: kernel_rate_factor, kernel_momentum
     learning_rate: float = 1e-3
     momentum: float = 0.9  # SGD momentum
     schedule: str = "cosine"  # constant, cosine, one_cycle, step
@@ -36,6 +37,7 @@ class Recipe:
     layer_lr_multipliers: tuple = ()  # ((first layer name or None, factor), ...): fine-tuning
     lookahead: bool = False  # Lookahead weight averaging (course.callbacks.Lookahead)
     freeze_after: dict = field(default_factory=dict)  # {layer name: epochs it trains}
+    progressive: tuple = ()  # ((side, epochs), ...): first epochs on smaller images, then full
     label_smoothing: float = 0.0
     augment: tuple = ()  # course.augment names, e.g. ("flip", "pad_crop:4")
     validation_split: float = 0.0  # hold out this fraction of the training set
@@ -62,11 +64,16 @@ class Recipe:
             raise ValueError(f"Recipe needs epochs >= 1 and batch_size >= 1, got {self.epochs} "
                              f"and {self.batch_size}.")
         needs_sgd = self.layer_lr_multipliers or self.bn_shift_lr_multiplier != 1
-        if needs_sgd and self.optimizer != "sgd":
+        if needs_sgd and self.optimizer not in ("sgd", "muon"):
             raise ValueError("Per-layer learning-rate multipliers need optimizer='sgd' (see "
                              "course.optimizers.DiscriminativeSGD).")
         object.__setattr__(self, "layer_lr_multipliers",
                            tuple(tuple(group) for group in self.layer_lr_multipliers))
+        object.__setattr__(self, "progressive", _checked_stages(self.progressive, self.epochs))
+        unknown = set(self.optimizer_args) - {"kernel_rate_factor", "kernel_momentum"}
+        if unknown or (self.optimizer_args and self.optimizer != "muon"):
+            raise ValueError(f"optimizer_args {sorted(self.optimizer_args)} are for "
+                             "optimizer='muon': kernel_rate_factor, kernel_momentum.")
         if not 0 <= self.validation_split < 1:
             raise ValueError(f"validation_split must be in [0, 1), got {self.validation_split}.")
         if self.model is not None:
@@ -105,6 +112,21 @@ class Recipe:
                              f"(recipe, data), give them in model_args (e.g. model_args="
                              f"{{'num_classes': 5}} for a tf.data pipeline), or pass model=.")
         return precision.create(self.model, self.mixed_precision, **options)
+
+
+def _checked_stages(stages, epochs: int) -> tuple:
+    """``progressive`` as ``((side, epochs), ...)`` of positive integers, or a ValueError."""
+    try:
+        stages = tuple((int(side), int(count)) for side, count in stages)
+    except (TypeError, ValueError):
+        raise ValueError(f"progressive must be pairs (side in pixels, epochs), e.g. ((16, 2), "
+                         f"(24, 2)), got {stages!r}.") from None
+    if any(side < 1 or count < 1 for side, count in stages):
+        raise ValueError(f"progressive needs sides and epochs >= 1, got {stages}.")
+    if sum(count for _, count in stages) > epochs:
+        raise ValueError(f"progressive's stages last {sum(c for _, c in stages)} epochs, more "
+                         f"than the recipe's {epochs}: shorten them or raise epochs.")
+    return stages
 
 
 class UnknownRecipeError(KeyError):

@@ -23,9 +23,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from course import augment, config, distribute, evaluation, inputs, recipes
+from course import analysis, augment, config, distribute, evaluation, inputs, recipes
 from course import data as datasets
-from course.callbacks import FreezeAfter, Lookahead, Progress, compiled
+from course.callbacks import FreezeAfter, Lookahead, Progress, ProgressiveResizing, compiled
 from course.layers.adapt import adapt_layers, require_adapted
 from course.layers.walk import layers_of_type
 from course.losses import SmoothedSparseCrossentropy
@@ -160,6 +160,7 @@ def _fit_recipe(model, recipe, train, epochs, validation, out, seed, callbacks, 
     """Pipeline, compile, adapt, fit, precise BN: everything the recipe asks for. ``train`` is
     ``(x, y)`` arrays or the caller's ``tf.data`` pipeline (``course.inputs``), used as it is
     (the augmentation then runs in the model)."""
+    resizing = _progressive_resizing(recipe, train)
     if inputs.is_pipeline(train):
         train_ds, steps, in_pipeline = train, inputs.steps(train), False
     else:
@@ -173,7 +174,8 @@ def _fit_recipe(model, recipe, train, epochs, validation, out, seed, callbacks, 
         train_ds = datasets.pipeline(x_train, y_train, batch_size=recipe.batch_size,
                                      shuffle=True, seed=seed,
                                      augment=recipe.augment if in_pipeline else (),
-                                     drop_remainder=whole)
+                                     drop_remainder=whole,
+                                     side=None if resizing is None else resizing.side)
         steps = (len(x_train) // recipe.batch_size if whole
                  else math.ceil(len(x_train) / recipe.batch_size))
     distributed = plan is not None  # validation batches too must be whole under a strategy
@@ -181,17 +183,66 @@ def _fit_recipe(model, recipe, train, epochs, validation, out, seed, callbacks, 
         datasets.pipeline(*validation, batch_size=recipe.batch_size if distributed else 500,
                           drop_remainder=distributed)
     adapt_layers(model, inputs.sample_images(train))
-    trained = (model if in_pipeline or not recipe.augment
-               else _with_augmentation(model, recipe.augment, seed))
+    if resizing is not None:
+        trained = _any_size(model)
+    elif in_pipeline or not recipe.augment:
+        trained = model
+    else:
+        trained = _with_augmentation(model, recipe.augment, seed)
     compile_for(trained, recipe, steps * epochs)
     callbacks = list(callbacks) + ([Lookahead(steps * epochs)] if recipe.lookahead else [])
     if recipe.freeze_after:
         callbacks.append(FreezeAfter(recipe.freeze_after))
+    if resizing is not None:
+        callbacks.append(resizing)
     history = fit(trained, train_ds, epochs, validation_data=val_ds, out=out,
                   callbacks=callbacks, verbose=verbose)
+    if resizing is not None:
+        model.set_weights(trained.get_weights())
     if recipe.precise_bn:
         precise_batch_norm(model, train_ds)
     return history
+
+
+def _stages_within(stages, epochs: int) -> tuple:
+    """The first progressive stages that leave at least the last of ``epochs`` at full size
+    (shorter runs keep the start of the schedule)."""
+    kept, used = [], 0
+    for side, count in stages:
+        count = min(count, epochs - 1 - used)
+        if count < 1:
+            break
+        kept.append((side, count))
+        used += count
+    return tuple(kept)
+
+
+def _progressive_resizing(recipe, train):
+    """The recipe's ``ProgressiveResizing`` callback, or None; a ValueError where it cannot run."""
+    if not recipe.progressive:
+        return None
+    if inputs.is_pipeline(train):
+        raise ValueError("progressive resizing resizes the course's own pipeline: pass arrays, "
+                         "or resize in your tf.data pipeline and drop progressive.")
+    if recipe.augment and not augment.runs_in_tf_data(recipe.augment):
+        raise ValueError(f"progressive resizing resizes batches after their augmentation in "
+                         f"tf.data, where {', '.join(recipe.augment)} cannot run on the "
+                         f"{keras.backend.backend()} backend: use the TensorFlow backend or "
+                         "drop progressive.")
+    height, width = datasets.as_images(train[0]).shape[1:3]
+    if height != width:
+        raise ValueError(f"progressive resizing needs square images, got {height}x{width}.")
+    return ProgressiveResizing(recipe.progressive, height)
+
+
+def _any_size(model):
+    """A copy of ``model`` that takes images of any size (its input ``(None, None, channels)``),
+    with ``model``'s weights: what trains on progressive resizing's smaller images (the model
+    keeps its fixed input, which graders check, and gets the weights back)."""
+    flexible = keras.models.clone_model(
+        model, input_tensors=keras.Input((None, None, model.input_shape[-1]), name="image"))
+    flexible.set_weights(model.get_weights())
+    return flexible
 
 
 def _with_augmentation(model, specs, seed):
@@ -225,12 +276,14 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
       the recipe's batch is the global batch, split over the replicas.
     """
     recipe = recipes.get(recipe) if isinstance(recipe, str) else recipe
-    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size,
-                                   "validation_split": validation_split}.items() if v is not None}
-    recipe = recipe.replace(**overrides)
     fast = config.is_fast() if fast is None else fast
     if fast and epochs is None:  # the recipe's own epochs are capped; explicit ones are kept
-        recipe = recipe.replace(epochs=min(recipe.epochs, config.FAST_EPOCHS))
+        epochs = min(recipe.epochs, config.FAST_EPOCHS)
+    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size,
+                                   "validation_split": validation_split}.items() if v is not None}
+    if epochs is not None:
+        overrides["progressive"] = _stages_within(recipe.progressive, epochs)
+    recipe = recipe.replace(**overrides)
     epochs = recipe.epochs
 
     set_seed(seed)
@@ -279,6 +332,7 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
         "epochs": int(epochs), "batch_size": int(recipe.batch_size), "tta": recipe.tta,
         "dtype_policy": policy, "parameters": int(model.count_params()),
         "wall_time_s": round(wall, 1), "fast_mode": bool(fast), "seed": int(seed),
+        "training_flops": _training_flops(model, recipe, train_split),
         "final_train_accuracy": history.get("accuracy", [None])[-1],
         "backend": keras.backend.backend(), "versions": _versions(),
         "devices": {"replicas": 1} if plan is None else plan.describe(),
@@ -297,6 +351,19 @@ def train(recipe, data=None, *, model: keras.Model | None = None, epochs: int | 
         if out is not None:
             print(f"Saved {out / 'model.keras'}, {out / 'metrics.json'}, {out / 'history.png'}")
     return TrainResult(model, exported, history, metrics, None if out is None else Path(out))
+
+
+def _training_flops(model, recipe, train) -> list[int] | None:
+    """Floating-point operations of each epoch (``course.analysis.training_flops``) over the
+    images an epoch trains on (whole batches), at each epoch's image side; None where they
+    cannot be counted (a tf.data pipeline of unknown length, a model of unknown shapes)."""
+    images = inputs.count(train)
+    if images is None:
+        return None
+    if images >= recipe.batch_size:
+        images -= images % recipe.batch_size  # the remainder of a shuffled epoch is dropped
+    sides = [side for side, epochs in recipe.progressive for _ in range(epochs)]
+    return analysis.training_flops(model, images, sides + [None] * (recipe.epochs - len(sides)))
 
 
 def _create(recipe, train, test):

@@ -120,3 +120,63 @@ def test_create_in_bfloat16_restores_the_global_policy():
     conv = model.get_layer("stage1_conv1")
     assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
     assert keras.mixed_precision.dtype_policy().name == "float32"
+
+
+@pytest.mark.parametrize("shape", [(64, 200), (300, 32)])
+def test_orthogonalized_is_near_the_orthogonal_factor_of_the_svd(shape):
+    matrix = np.random.default_rng(0).normal(size=shape).astype("float32")
+    u, _, vt = np.linalg.svd(matrix, full_matrices=False)
+    ours = keras.ops.convert_to_numpy(optimizers.orthogonalized(keras.ops.convert_to_tensor(matrix)))
+    singular = np.linalg.svd(ours, compute_uv=False)
+    assert singular.min() > 0.6 and singular.max() < 1.25  # all near 1 (Newton-Schulz's band)
+    cosine = np.sum(ours * (u @ vt)) / np.linalg.norm(ours) / np.linalg.norm(u @ vt)
+    assert cosine > 0.95
+
+
+def test_muon_sgd_orthogonalizes_kernel_steps_and_is_sgd_elsewhere():
+    rng = np.random.default_rng(0)
+    kernel = keras.Variable(rng.normal(size=(3, 3, 8, 16)).astype("float32"))
+    bias = keras.Variable(rng.normal(size=(16,)).astype("float32"))
+    start = [np.asarray(kernel).copy(), np.asarray(bias).copy()]
+    grads = [rng.normal(size=v.shape).astype("float32") for v in (kernel, bias)]
+    muon = optimizers.MuonSGD(kernel_rate_factor=2.0, kernel_momentum=0.5, learning_rate=0.1,
+                              momentum=0.9, nesterov=True)
+    muon.apply([keras.ops.convert_to_tensor(g) for g in grads], [kernel, bias])
+    plain = keras.Variable(start[1])
+    keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True).apply(
+        [keras.ops.convert_to_tensor(grads[1])], [plain])
+    np.testing.assert_allclose(np.asarray(bias), np.asarray(plain), rtol=1e-6)
+    rescaled = start[0] * 4 / np.linalg.norm(start[0])  # norm sqrt(16 filters)
+    step = ((rescaled - np.asarray(kernel)) / (0.1 * 2.0)).reshape(72, 16)
+    singular = np.linalg.svd(step, compute_uv=False)
+    assert singular.min() > 0.6 and singular.max() < 1.25
+    u, _, vt = np.linalg.svd(grads[0].reshape(72, 16), full_matrices=False)  # first step: 1.5 g
+    assert np.sum(step * (u @ vt)) / np.linalg.norm(step) / np.linalg.norm(u @ vt) > 0.95
+    clone = optimizers.MuonSGD.from_config(muon.get_config())
+    assert (clone.kernel_rate_factor, clone.kernel_momentum) == (2.0, 0.5)
+
+
+def test_optimizer_args_are_for_muon_only():
+    with pytest.raises(ValueError, match="optimizer='muon'"):
+        Recipe(optimizer="sgd", optimizer_args={"kernel_momentum": 0.5})
+    with pytest.raises(ValueError, match="kernel_rate_factor"):
+        Recipe(optimizer="muon", optimizer_args={"rate": 0.5})
+
+
+def test_a_muon_recipe_trains_a_conv_net(mnist):
+    from course import training
+
+    (x, y), (x_test, y_test) = mnist
+    inputs = keras.Input((28, 28, 1))
+    h = keras.layers.Rescaling(1 / 255)(inputs)
+    h = keras.layers.Conv2D(8, 3, strides=2, use_bias=False)(h)
+    h = keras.layers.ReLU()(keras.layers.BatchNormalization(scale=False)(h))
+    model = keras.Model(inputs, keras.layers.Dense(10, name="logits")(
+        keras.layers.Flatten(name="features")(h)))
+    recipe = Recipe(data=None, optimizer="muon", learning_rate=0.05, batch_size=64, epochs=2,
+                    momentum=0.85, bn_shift_lr_multiplier=16.0, precise_bn=False,
+                    optimizer_args={"kernel_rate_factor": 1.0})
+    result = training.train(recipe, ((x[:2048], y[:2048]), (x_test[:500], y_test[:500])),
+                            model=model, verbose=0)
+    assert isinstance(model.optimizer, optimizers.MuonSGD)
+    assert result.metrics["test_accuracy"] > 0.75  # chance: 0.1; measured 0.87 (SGD: 0.86)

@@ -180,6 +180,9 @@ def test_recipe_phrases():
         "else float32")
     assert prose.recipe_phrase(recipes.get("cifar_resnet20")).startswith(
         "SGD with Nesterov momentum at learning rate 0.1 with a step schedule")
+    staged = recipes.get("mnist_two_layer_cnn").replace(epochs=5, progressive=((16, 2), (24, 1)))
+    assert "batch 64, 5 epochs (2 at 16 pixels, 1 at 24 pixels, the rest at full size)," in (
+        prose.recipe_phrase(staged))
     assert prose.cpu_name("AMD EPYC (family 25, model 17)") == "AMD EPYC Zen 4"
     assert prose.cpu_name("Intel Xeon") == "Intel Xeon"
 

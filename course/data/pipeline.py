@@ -22,7 +22,7 @@ def as_images(x):
 
 
 def pipeline(x, y=None, batch_size: int = 128, shuffle: bool = False, augment=(),
-             seed: int = 0, drop_remainder: bool = False):
+             seed: int = 0, drop_remainder: bool = False, side=None):
     """A ``tf.data.Dataset`` of float32 image batches (raw 0-255 values) and integer labels.
 
     ``augment`` names augmentations of ``course.augment`` (e.g. ``("flip", "pad_crop:4")``) or
@@ -34,6 +34,10 @@ def pipeline(x, y=None, batch_size: int = 128, shuffle: bool = False, augment=()
     fill before the first step of an epoch. The augmentation runs one batch at a time: Keras'
     random layers advance a seed state on every call, and two calls in parallel could read the
     same state (two batches augmented alike); in order, a seeded run repeats exactly.
+
+    ``side``: a ``tf.Variable`` holding an image side in pixels (``course.callbacks.
+    ProgressiveResizing`` sets it each epoch): every batch, after its augmentation, is resized
+    to ``side x side`` (bilinear with antialiasing), or left as it is at its own size.
     """
     import tensorflow as tf
 
@@ -55,7 +59,19 @@ def pipeline(x, y=None, batch_size: int = 128, shuffle: bool = False, augment=()
     layer = _augmentation_layer(augment, seed)
     if layer is not None:
         ds = ds.map(lambda batch, batch_labels: (layer(batch, training=True), batch_labels))
+    if side is not None:
+        ds = ds.map(lambda batch, batch_labels: (_resized(batch, side), batch_labels),
+                    num_parallel_calls=parallel)
     return _without_autotuning(ds.prefetch(2))
+
+
+def _resized(batch, side):
+    """``batch`` resized to ``side`` (a variable read when the batch is made) x ``side``."""
+    import tensorflow as tf
+
+    size = tf.stack([side, side])
+    return tf.cond(tf.reduce_all(tf.shape(batch)[1:3] == size), lambda: batch,
+                   lambda: tf.image.resize(batch, size, antialias=True))
 
 
 def _cores() -> int:
