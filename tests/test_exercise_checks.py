@@ -156,26 +156,40 @@ def _winograd_f23(d, g):
     return [m1 + m2 + m3, m2 - m3 - m4]
 
 
-def test_count_multiplications():
+def _correlate(d, g):
+    return np.convolve(d, g[::-1], "valid")
+
+
+def test_count_multiplications(capsys):
     d, g = np.array([1.0, 2.0, -3.0, 4.0]), np.array([0.5, -1.0, 2.0])
-    expected = np.convolve(d, g[::-1], "valid")
+    expected = _correlate(d, g)
     for func, products in ((_direct_f23, 6), (_winograd_f23, 4)):
-        values, count = checks.count_multiplications(func, d, g)
+        values, count = checks.count_multiplications(func, d, g, reference=_correlate)
         np.testing.assert_allclose(values, expected)
         assert count == products
-    _, count = checks.count_multiplications(
-        lambda d, g: _direct_f23(np.asarray(d, float), np.asarray(g, float)), d, g)
-    assert count == 0  # converted to floats: nothing is tracked
+    assert "PASS: _winograd_f23(d, g) matches the reference" in capsys.readouterr().out
+    with pytest.raises(GradingError, match=r"raised TypeError: a tracked value cannot become a "
+                                           r"float.*np.asarray\(d, float\)"):
+        checks.count_multiplications(  # converted to floats: the products would not be seen
+            lambda d, g: _direct_f23(np.asarray(d, float), np.asarray(g, float)), d, g,
+            reference=_correlate)
     b_t = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
     big_g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
     a_t = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
+
+    def windows(d, g):  # a "valid" 2-D cross-correlation, flattened
+        return np.array([[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(2)] for i in range(2)])
+
     values, count = checks.count_multiplications(
         lambda d, g: a_t @ ((big_g @ g @ big_g.T) * (b_t @ d @ b_t.T)) @ a_t.T,
-        np.arange(16.0).reshape(4, 4), np.ones((3, 3)))
+        np.arange(16.0).reshape(4, 4), np.ones((3, 3)), reference=windows)
     assert count == 16 and values.shape == (4,)
     np.testing.assert_allclose(values, [45, 54, 81, 90])  # sums of the 3x3 windows
     with pytest.raises(GradingError, match="return the outputs"):
-        checks.count_multiplications(lambda d, g: None, d, g)
+        checks.count_multiplications(lambda d, g: None, d, g, reference=_correlate)
+    with pytest.raises(GradingError, match=r"differs from the reference.*y0 = m1"):
+        checks.count_multiplications(lambda d, g: _winograd_f23(d, g)[::-1], d, g,
+                                     reference=_correlate, hint="y0 = m1 + m2 + m3")
 
 
 # --- augmentation layers ------------------------------------------------------------------------

@@ -94,6 +94,19 @@ def test_student_errors_never_change_how_the_judge_runs():
         assert type(err).__mro__[1:] == (StudentError, Exception, BaseException, object), name
 
 
+def test_a_half_imported_pyplot_does_not_stop_the_judge(monkeypatch):
+    """The judge imports TensorFlow in a thread while the first cells run (``job._warm_up``);
+    what it imports may be importing ``matplotlib.pyplot`` when a cell ends, and closing the
+    figures of a module without ``close`` yet once ended the whole job (a grader_error)."""
+    import sys
+    import types
+
+    from course.grading.notebooks import judge
+
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", types.ModuleType("matplotlib.pyplot"))
+    judge._close_figures()
+
+
 def test_a_check_cell_asks_for_the_names_it_does_not_define():
     source = '''
 import numpy as np

@@ -8,7 +8,8 @@ student's code returned; the helpers marked ``helpers.kernel_side`` run in the s
 and return plain data.
 
 - ``helpers``: calling a student's function (``call``), arrays (``check_array``), messages;
-- ``values``: functions on given inputs, gradients, counting products;
+- ``values``: functions on given inputs, gradients;
+- ``products``: counting the products a function does (Winograd), decided outside the kernel;
 - ``models``: layers, parameters, accuracy, augmentation layers, fine-tuning;
 - ``assignments``: the MNIST term project and the CIFAR-100 assignment.
 
@@ -53,12 +54,12 @@ from course.grading.checks.models import (
     layer_outputs,
     pipeline_batches,
     shared_layers,
+    shared_weights,
 )
+from course.grading.checks.products import Tracked, count_multiplications, trace_program
 from course.grading.checks.values import (
-    Tracked,
     check_cases,
     check_gradient,
-    count_multiplications,
     numerical_gradient,
     relative_error,
 )

@@ -5,7 +5,8 @@
   ``check_accuracy``, ``check_small_resnet`` (exercise 04's bars);
 - augmentation layers: ``check_inference_identity``, ``check_seeded``, ``check_crop_flip``,
   ``check_whitening``, ``check_config``;
-- transfer learning: ``check_discriminative_rates``, ``check_margin``.
+- transfer learning: ``shared_layers`` (the new model shares no weights with the pretrained
+  one: the kernel's word, see its docstring), ``check_discriminative_rates``, ``check_margin``.
 
 Each raises ``GradingError`` with what is wrong and what to do, and prints one ``PASS`` line
 otherwise. Importing this module does not import TensorFlow.
@@ -269,12 +270,30 @@ def fit_one_epoch(stack, images, labels, batch_size: int = 32) -> float:
 
 
 @kernel_side
-def shared_layers(make_model, pretrained) -> list[str]:
-    """The names of the layers of ``make_model(pretrained)`` that are ``pretrained``'s own
-    layer objects (training the new model would change the pretrained one)."""
+def shared_weights(make_model, pretrained) -> list[str]:
+    """The names of the layers of ``make_model(pretrained)`` that hold one of ``pretrained``'s
+    own weight variables (a layer object reused, or its variables): training the new model
+    would change the pretrained one. Runs where the objects live (``kernel_side``)."""
     model = call_checked(make_model, (pretrained,))
-    own = {id(layer) for layer in pretrained.layers}
-    return [layer.name for layer in getattr(model, "layers", []) if id(layer) in own]
+    own = {id(variable) for variable in pretrained.weights}
+    return [layer.name for layer in getattr(model, "layers", [])
+            if any(id(variable) in own for variable in layer.weights)]
+
+
+def shared_layers(make_model, pretrained) -> list[str]:
+    """``shared_weights`` (the layers of ``make_model(pretrained)`` that share weights with
+    ``pretrained``), as a list of names; any other answer from the kernel fails the check.
+
+    When autograded, this is the one figure of the course's checks that the judge takes from the
+    student's kernel: which objects share memory there is a fact of that process, which no data
+    it sends can prove (a kernel that lies can load a second copy of what the judge sent and
+    answer about that one). The judge checks the rest itself, on the model loaded from its
+    ``.keras`` file: ``docs/instructors.md``, "Where the judge must trust the kernel"."""
+    names = shared_weights(make_model, pretrained)
+    if type(names) is not list or not all(type(name) is str for name in names):
+        raise GradingError("Which layers share weights with `pretrained` could not be checked: "
+                           "the kernel's answer is not a list of layer names.")
+    return names
 
 
 def check_discriminative_rates(recipe, model) -> list:

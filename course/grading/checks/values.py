@@ -1,5 +1,5 @@
 """Checks of values that the graded cells of exercises 03-08 call: a student's function on given
-inputs, arrays, gradients, and the products a function does.
+inputs, arrays, gradients. (Counting the products a function does: ``products``.)
 
 Every check raises ``course.grading.GradingError`` (an ``AssertionError``, so the cell fails)
 with a message that says what is wrong and what to do, and prints one ``PASS`` line otherwise.
@@ -7,9 +7,7 @@ A student's function that raises (``NotImplementedError`` in an unsolved exercis
 is reported the same way, with the call that failed.
 
 - ``check_cases`` (a function on given inputs), ``check_gradient`` with ``numerical_gradient`` /
-  ``relative_error`` (CS231n's gradient check);
-- ``Tracked`` and ``count_multiplications``: how many data-times-filter products a function
-  does (Winograd's minimal filtering).
+  ``relative_error`` (CS231n's gradient check).
 
 Importing this module does not import TensorFlow.
 """
@@ -17,13 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course.grading.checks.helpers import (
-    call_checked,
-    callable_name,
-    describe,
-    describe_call,
-    kernel_side,
-)
+from course.grading.checks.helpers import call_checked, callable_name, describe, describe_call
 from course.grading.contract import GradingError
 
 
@@ -95,82 +87,3 @@ def check_gradient(what: str, analytic, numeric, max_error: float = 1e-7,
             f"below {max_error:.0e}. {hint}".strip())
     print(f"PASS: {what} relative error {error:.2e} < {max_error:.0e}.")
     return error
-
-
-# ---------------------------------------------------------------------------------------------
-# Counting multiplications (Winograd)
-
-
-class Tracked:
-    """A number that counts the products it takes part in.
-
-    Wrap the data values and the filter values; every product of two tracked values (a "general
-    multiplication", the kind Lavin & Gray count) adds one to ``counter[0]``. Sums, differences
-    and scaling by plain constants (such as 1/2) are transforms, free of charge.
-    """
-
-    def __init__(self, value, counter):
-        self.value, self.counter = float(value), counter
-
-    def _wrap(self, value):
-        return Tracked(value, self.counter)
-
-    def __add__(self, other):
-        return self._wrap(self.value + _value(other))
-
-    __radd__ = __add__
-
-    def __sub__(self, other):
-        return self._wrap(self.value - _value(other))
-
-    def __rsub__(self, other):
-        return self._wrap(_value(other) - self.value)
-
-    def __neg__(self):
-        return self._wrap(-self.value)
-
-    def __mul__(self, other):
-        if isinstance(other, Tracked):
-            self.counter[0] += 1
-        return self._wrap(self.value * _value(other))
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        if isinstance(other, Tracked):
-            self.counter[0] += 1
-        return self._wrap(self.value / _value(other))
-
-    def __float__(self):
-        return self.value
-
-    def __repr__(self):
-        return f"Tracked({self.value})"
-
-
-def _value(x):
-    return x.value if isinstance(x, Tracked) else x
-
-
-@kernel_side
-def count_multiplications(func, data, filters):
-    """``(outputs as a flat float array, products)`` of ``func(data, filters)`` on tracked
-    values: NumPy object arrays of ``Tracked`` numbers with the shapes of ``data`` and
-    ``filters`` (so indexing, ``@`` and element-wise ``*`` work as on float arrays)."""
-    counter = [0]
-
-    def tracked(values):
-        values = np.asarray(values, np.float64)
-        out = np.empty(values.shape, dtype=object)
-        for index, value in np.ndenumerate(values):
-            out[index] = Tracked(value, counter)
-        return out
-
-    name = callable_name(func)
-    out = call_checked(func, (tracked(data), tracked(filters)), what=f"{name}(d, g)")
-    try:
-        values = np.array([float(v) for v in np.asarray(out, dtype=object).ravel()])
-    except (TypeError, ValueError):
-        raise GradingError(f"{name} returned {describe(out)}; return the outputs (a list or an "
-                           "array) computed from the d and g it is given.") from None
-    return values, counter[0]

@@ -202,11 +202,16 @@ def _message(err: BaseException) -> str:
 
 
 def _close_figures() -> None:
+    """Close the figures a cell left open. ``matplotlib.pyplot`` may be half imported (by the
+    thread that imports TensorFlow ahead, ``job._warm_up``): then there is nothing to close."""
     import sys
 
-    plt = sys.modules.get("matplotlib.pyplot")
-    if plt is not None:
-        plt.close("all")
+    close = getattr(sys.modules.get("matplotlib.pyplot"), "close", None)
+    if close is not None:
+        try:
+            close("all")
+        except Exception:  # noqa: BLE001 - a figure that will not close costs no verdict
+            pass
 
 
 def describe_remote(value) -> str | None:
