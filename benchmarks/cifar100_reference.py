@@ -187,29 +187,49 @@ def torch_throughput(recipe_name: str, steps: int, num_classes: int,
 
 
 def plot_curve(report: dict, path: Path) -> None:
-    """Test accuracy against training seconds, one point per epoch, with the 90% proxy bar."""
+    """Test accuracy against training seconds and against training PFLOP, one point per epoch,
+    with the bar."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    seconds = [row["train_s"] for row in report["curve"]]
     accuracy = [100 * row["test_accuracy"] for row in report["curve"]]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(seconds, accuracy, "o-", label="per epoch (no test-time augmentation)")
     final = report["final"]
-    ax.plot([seconds[-1]], [100 * final["test_accuracy"]], "r*", markersize=12,
-            label=f"final, test-time augmented: {final['test_accuracy']:.2%}")
     bar = 90 if report["data"] == "cifar10" else 60
-    ax.axhline(bar, color="grey", linestyle="--", label=f"{bar}% bar")
-    ax.set(xlabel="training time (s)", ylabel="test accuracy (%)",
-           title=f"{report.get('recipe', 'cifar100_reference')} on {report['data']}: "
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, key, label in ((axes[0], "train_s", "training time (s)"),
+                           (axes[1], "pflop", "training PFLOP (6 x multiply-adds x images)")):
+        xs = [row[key] for row in report["curve"]]
+        ax.plot(xs, accuracy, "o-", label="per epoch (no test-time augmentation)")
+        ax.plot([xs[-1]], [100 * final["test_accuracy"]], "r*", markersize=12,
+                label=f"final, test-time augmented: {final['test_accuracy']:.2%}")
+        ax.axhline(bar, color="grey", linestyle="--", label=f"{bar}% bar")
+        ax.set(xlabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].set(ylabel="test accuracy (%)")
+    axes[1].legend(loc="lower right")
+    fig.suptitle(f"{report.get('recipe', 'cifar100_reference')} on {report['data']}: "
                  f"{report['machine']}")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def count_work(report: dict, facts: dict, recipe) -> None:
+    """Add each epoch's cumulative training PFLOP (``metrics.json``'s ``training_flops``,
+    ``course.analysis.training_flops``) to the curve, and the MFU: those FLOPs over the training
+    seconds and the matmul peak measured for the recipe's precision."""
+    from course import precision
+
+    flops = report["final"]["training_flops"]
+    bfloat16 = precision.policy_name(recipe.mixed_precision) == "mixed_bfloat16"
+    peak = facts.get("matmul_gflops_bfloat16" if bfloat16 else "matmul_gflops_float32")
+    report["training_pflop"] = round(sum(flops) / 1e15, 4)
+    report["peak_gflops"] = peak
+    for i, row in enumerate(report["curve"]):
+        row["pflop"] = round(sum(flops[:i + 1]) / 1e15, 4)
+        row["mfu"] = round(sum(flops[:i + 1]) / 1e9 / row["train_s"] / peak, 3) if peak else None
 
 
 def grade(data_name: str, path: Path) -> str:
@@ -255,6 +275,7 @@ def main(argv=None) -> int:
     if not args.throughput_only:
         print(f"Training {args.recipe} on {args.data} ...", flush=True)
         report.update(time_to_accuracy(args.recipe, args.data, args.epochs, out))
+        count_work(report, facts, recipe)
         report["grade"] = grade(args.data, out / "model.keras")
         report["load_after"] = machine.load_average()
         print(f"grader: {report['grade']}", flush=True)
@@ -286,9 +307,12 @@ def main(argv=None) -> int:
     print(f"\n## {args.recipe} benchmark")
     print(f"machine: {report['machine']}")
     if "curve" in report:
-        print("\n| epoch | training time (s) | test accuracy (plain) |\n| --- | --- | --- |")
+        print("\n| epoch | training time (s) | PFLOP | MFU | test accuracy (plain) |\n"
+              "| --- | --- | --- | --- | --- |")
         for row in report["curve"]:
-            print(f"| {row['epoch']} | {row['train_s']:.0f} | {row['test_accuracy']:.2%} |")
+            mfu = f"{row['mfu']:.0%}" if row.get("mfu") is not None else "-"
+            print(f"| {row['epoch']} | {row['train_s']:.0f} | {row['pflop']:.4f} | {mfu} | "
+                  f"{row['test_accuracy']:.2%} |")
         final = report["final"]
         print(f"\nfinal ({args.data}, {final['epochs']} epochs, test-time augmentation "
               f"{final['tta']}): test accuracy {final['test_accuracy']:.2%}; wall time "

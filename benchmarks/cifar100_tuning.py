@@ -80,16 +80,49 @@ CONFIGS = {
                                        optimizer_args={"kernel_rate_factor": 0.2}),
     "w128_relu_b256_e2_muon05": config(2, 256, W128, "relu", optimizer="muon",
                                        optimizer_args={"kernel_rate_factor": 0.5}),
+    **{f"w128_relu_b256_e2_muon{tag}": config(
+        2, 256, W128, "relu", optimizer="muon", optimizer_args={"kernel_rate_factor": factor})
+       for tag, factor in (("01", 0.1), ("10", 1.0), ("20", 2.0))},
+    **{f"w128_relu_b256_p24x3_e4_muon{tag}": config(
+        4, 256, W128, "relu", progressive=((24, 3),), optimizer="muon",
+        optimizer_args={"kernel_rate_factor": factor}) for tag, factor in (("05", 0.5),
+                                                                          ("10", 1.0),
+                                                                          ("20", 2.0))},
+    **{f"w128_relu_b256_p16x2_24x2_e5_muon{tag}": config(
+        5, 256, W128, "relu", progressive=((16, 2), (24, 2)), optimizer="muon",
+        optimizer_args={"kernel_rate_factor": factor}) for tag, factor in (("02", 0.2),)},
 }
+
+
+def muon(epochs, factor, progressive=(), batch=256, widths=W128, **changes):
+    """The answer key's network with Muon on its kernels (rate ``factor`` x the schedule's)."""
+    return config(epochs, batch, widths, "relu", progressive=progressive, optimizer="muon",
+                  optimizer_args={"kernel_rate_factor": factor}, **changes)
+
+
+# Schedules within 0.05 PFLOP on the 50,000 images (PFLOP at 16/20/24/28/32 pixels per epoch:
+# 0.0039/0.0070/0.0102/0.0150/0.0196): 24+32x2 0.0493; 20+24x2+32 0.0471; 16x2+24x2+32 0.0480
+for _factor in (0.3, 0.5):
+    _tag = f"{_factor:g}".replace(".", "")
+    CONFIGS[f"muon{_tag}_p24_e3"] = muon(3, _factor, ((24, 1),))
+    CONFIGS[f"muon{_tag}_p20_24x2_e4"] = muon(4, _factor, ((20, 1), (24, 2)))
+    CONFIGS[f"muon{_tag}_p16x2_24x2_e5"] = muon(5, _factor, ((16, 2), (24, 2)))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", required=True, help="comma-separated: " + ", ".join(CONFIGS))
+    parser.add_argument("--configs", default="", help="comma-separated: " + ", ".join(CONFIGS))
     parser.add_argument("--out", default="runs/cifar100_tuning")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", default=None, help="override mixed_precision")
+    parser.add_argument("--plot", metavar="RESULTS",
+                        help="instead of training: draw OUT/tuning.jsonl's runs as accuracy "
+                             "against PFLOP into RESULTS.png and copy them to RESULTS.json")
     args = parser.parse_args(argv)
+    if args.plot:
+        return plot_runs(Path(args.out) / "tuning.jsonl", Path(args.plot))
+    if not args.configs:
+        parser.error("give --configs (or --plot)")
 
     import machine
 
@@ -130,6 +163,39 @@ def main(argv=None) -> int:
         print(f"| {r['config']} | {r['epochs']} | {r['validation_accuracy']:.2%} | "
               f"{r['training_pflop']:.4f} | "
               f"{r['train_s']:.0f} | {r['load_start']:.1f}-{r['load_end']:.1f} |")
+    return 0
+
+
+def plot_runs(runs: Path, results: Path, budget: float = 0.05, bar: float = 0.62) -> int:
+    """Every run's validation accuracy after each epoch (plain views, dots) and at the end (the
+    recipe's test-time views, a star) against its training PFLOP, rescaled to the 50,000
+    training images the registered recipe trains on (the tuning runs train on 45,000)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in runs.read_text().splitlines() if line.strip()]
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for row in rows:
+        scale = 50_000 / 45_000
+        xs = [p * scale for p in row["pflop_curve"]]
+        line, = ax.plot(xs, [100 * a for a in row["val_curve"]], ".-", alpha=0.6)
+        ax.plot(xs[-1], 100 * row["validation_accuracy"], "*", color=line.get_color(),
+                markersize=11, label=f"{row['config']}: {row['validation_accuracy']:.2%}")
+    ax.axvline(budget, color="grey", linestyle=":", label=f"{budget} PFLOP budget")
+    ax.axhline(100 * bar, color="grey", linestyle="--", label=f"{bar:.0%} validation goal")
+    ax.set(xlabel="training PFLOP on 50,000 images (6 x multiply-adds x images)",
+           ylabel="validation accuracy (%)",
+           title=f"CIFAR-100, {rows[0]['cpu'] if rows else ''}: dots per epoch (plain), "
+                 "stars final (test-time views)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    results.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(results.with_suffix(".png"), dpi=110)
+    results.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"(saved {results.with_suffix('.png')}, {results.with_suffix('.json')})")
     return 0
 
 

@@ -50,12 +50,13 @@ VARIANTS = {
 }
 
 
-def training_flops_per_epoch() -> float:
-    """2 FLOPs per multiply-add, forward + backward = 3x forward, 60,000 images."""
-    from course import analysis, models
-
-    forward = analysis.totals(analysis.layer_table(models.create("mnist_two_layer_cnn")))["flops"]
-    return 2 * 3 * forward * 60_000
+def mfu(metrics: dict, facts: dict) -> float | None:
+    """Training FLOPs (``metrics.json``'s ``training_flops``: 6 x multiply-adds x images, from
+    ``course.analysis``) per second over the matmul peak measured for the run's precision."""
+    key = ("matmul_gflops_bfloat16" if metrics["dtype_policy"] == "mixed_bfloat16"
+           else "matmul_gflops_float32")
+    peak = facts.get(key)
+    return sum(metrics["training_flops"]) / 1e9 / metrics["wall_time_s"] / peak if peak else None
 
 
 def main(argv=None) -> int:
@@ -79,8 +80,6 @@ def main(argv=None) -> int:
 
     facts = machine.describe()
     machine.print_facts(facts)
-    flops = training_flops_per_epoch()
-    print(f"work: {flops / 1e12:.2f} TFLOP per training epoch (60,000 images)", flush=True)
     base = recipes.get("mnist_two_layer_cnn")
     runs = {name: [] for name in names}
     for repeat in range(args.repeats):
@@ -95,19 +94,21 @@ def main(argv=None) -> int:
             print(f"  {name} (seed {repeat}): {seen}test {m['test_accuracy']:.2%} in "
                   f"{m['wall_time_s']} s, "
                   f"{m['dtype_policy']}, load {machine.load_average():.2f}", flush=True)
-    print("\n| variant | epochs | batch | precision | test accuracy (median) | training s "
-          "(median) | TFLOP/s achieved |\n| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| variant | epochs | batch | precision | test accuracy (median) | training PFLOP | "
+          "training s (median) | MFU (median) |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, ms in runs.items():
         recipe = base.replace(**VARIANTS[name])
         seconds = statistics.median(m["wall_time_s"] for m in ms)
         accuracy = statistics.median(m["test_accuracy"] for m in ms)
+        utilisation = [u for u in (mfu(m, facts) for m in ms) if u is not None]
         print(f"| {name} | {recipe.epochs} | {recipe.batch_size} | "
-              f"{precision.policy_name(recipe.mixed_precision)} | {accuracy:.2%} | {seconds:.0f} | "
-              f"{flops * recipe.epochs / seconds / 1e12:.3f} |")
+              f"{precision.policy_name(recipe.mixed_precision)} | {accuracy:.2%} | "
+              f"{sum(ms[0]['training_flops']) / 1e15:.4f} | {seconds:.0f} | "
+              f"{f'{statistics.median(utilisation):.0%}' if utilisation else '-'} |")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "main_job.json").write_text(json.dumps({"machine": facts, "flops_per_epoch": flops,
-                                                   "runs": runs}, indent=2) + "\n")
+    (out / "main_job.json").write_text(json.dumps({"machine": facts, "runs": runs}, indent=2)
+                                       + "\n")
     return 0
 
 

@@ -239,8 +239,14 @@ def _any_size(model):
     """A copy of ``model`` that takes images of any size (its input ``(None, None, channels)``),
     with ``model``'s weights: what trains on progressive resizing's smaller images (the model
     keeps its fixed input, which graders check, and gets the weights back)."""
-    flexible = keras.models.clone_model(
-        model, input_tensors=keras.Input((None, None, model.input_shape[-1]), name="image"))
+    try:
+        flexible = keras.models.clone_model(
+            model, input_tensors=keras.Input((None, None, model.input_shape[-1]), name="image"))
+    except (ValueError, TypeError, AttributeError) as err:
+        raise ValueError(f"Progressive resizing trains a copy of {model.name!r} that takes "
+                         f"images of any size, and this model cannot be copied so ({err}). "
+                         "Build it with keras.Input and layers (the functional API) or "
+                         "keras.Sequential, or drop progressive from the recipe.") from err
     flexible.set_weights(model.get_weights())
     return flexible
 

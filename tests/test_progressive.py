@@ -111,6 +111,18 @@ def test_it_refuses_what_it_cannot_resize():
     (x, y), test = _data()
     with pytest.raises(ValueError, match="square images"):
         training.train(RECIPE, ((x[:, :, :6], y), None), model=_model(), verbose=0, fast=False)
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(3)
+
+        def call(self, images):
+            return self.dense(keras.ops.mean(images, axis=(1, 2)))
+
+    subclassed = Subclassed()
+    subclassed(x[:1])
+    with pytest.raises(ValueError, match="functional API"):
+        training.train(RECIPE, ((x, y), None), model=subclassed, verbose=0, fast=False)
     pipeline = __import__("course").data.pipeline(x, y, batch_size=16)
     with pytest.raises(ValueError, match="your tf.data pipeline"):
         training.train(RECIPE, (pipeline, test), model=_model(), verbose=0, fast=False)
