@@ -9,16 +9,23 @@ Trains ``cifar10_cnn`` four times from the same seed, with the same recipe (Adam
 batch 128), adding one augmentation at a time: none (centre 24x24 crop in training too), random
 crop, crop + flip, crop + flip + brightness + contrast (the tutorial's full set). Each run is
 evaluated on the full 10,000-image test set (centre crop; and averaged with the mirror image).
-Prints a markdown table.
+Prints a markdown table and writes the run into
+``benchmarks/results/cifar10_augmentation_ablation.json`` (as ``runs.nIMAGES_eEPOCHS``, the
+other runs kept), which lesson 11's prose quotes (``python -m course prose --write``).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+RESULTS = Path(__file__).resolve().parent / "results" / "cifar10_augmentation_ablation.json"
 
 SETTINGS = {  # short key -> (row label, augmentations)
     "none": ("none", ()),
@@ -40,7 +47,7 @@ def run(name, augment, x_train, y_train, x_test, y_test, epochs, lrn, seed):
     test_flip = evaluation.evaluate_accuracy(
         evaluation.with_test_time_augmentation(model, "flip"), x_test, y_test)
     train_plain = evaluation.evaluate_accuracy(model, x_train[:10000], y_train[:10000])
-    row = {"setting": name, "train_acc_augmented": result.history["accuracy"][-1],
+    row = {"augmentation": name, "train_acc_augmented": result.history["accuracy"][-1],
            "train_acc_clean": train_plain, "test_acc": test, "test_acc_flip_tta": test_flip,
            "wall_s": result.metrics["wall_time_s"]}
     print(f"  {name}: test {test:.2%} (flip TTA {test_flip:.2%}), train (clean) "
@@ -57,6 +64,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--settings", default="none,crop,flip,all",
                         help="comma-separated subset of: " + ", ".join(SETTINGS))
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="the JSON file the run is written into (default: %(default)s)")
+    parser.add_argument("--run", default=None,
+                        help="the run's name in it (default: nIMAGES_eEPOCHS, e.g. n10000_e8)")
     args = parser.parse_args(argv)
     keys = [k.strip() for k in args.settings.split(",") if k.strip()]
     unknown = [k for k in keys if k not in SETTINGS]
@@ -74,17 +85,38 @@ def main(argv=None):
           f"test on {len(x_test):,} images", flush=True)
     rows = [run(*SETTINGS[k], x_train, y_train, x_test, y_test, args.epochs, not args.no_lrn,
                 args.seed) for k in keys]
-    import os
+    import machine
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    facts = machine.describe(measure_peaks=False)
     print(f"\n{len(x_train):,} training images, {args.epochs} epochs, batch 128, Adam 1e-3 "
-          f"cosine, LRN {'off' if args.no_lrn else 'on'}; {platform.machine()}, {cores} cores\n")
+          f"cosine, LRN {'off' if args.no_lrn else 'on'}; {platform.machine()}, "
+          f"{facts['cores']} cores\n")
     print("| augmentation | train acc (augmented, last epoch) | train acc (clean, 10k) "
           "| test acc | test acc + flip TTA | train time |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['setting']} | {r['train_acc_augmented']:.2%} | {r['train_acc_clean']:.2%} "
-              f"| {r['test_acc']:.2%} | {r['test_acc_flip_tta']:.2%} | {r['wall_s']:.0f} s |")
+        print(f"| {r['augmentation']} | {r['train_acc_augmented']:.2%} | "
+              f"{r['train_acc_clean']:.2%} | {r['test_acc']:.2%} | {r['test_acc_flip_tta']:.2%} "
+              f"| {r['wall_s']:.0f} s |")
+
+    import course
+    from course import recipes
+
+    recipe = recipes.get("cifar10_cnn")
+    record = {"command": "python benchmarks/cifar10_augmentation_ablation.py " + " ".join(
+                  sys.argv[1:] if argv is None else argv),
+              "date": time.strftime("%Y-%m-%dT%H:%M", time.gmtime()),
+              "course_version": course.__version__,
+              "machine": {"arch": platform.machine(), **facts},
+              "images": len(x_train), "test_images": len(x_test), "epochs": args.epochs,
+              "batch_size": recipe.batch_size, "lrn": not args.no_lrn, "seed": args.seed,
+              "settings": dict(zip(keys, rows))}
+    name = args.run or f"n{len(x_train)}_e{args.epochs}"
+    results = json.loads(args.results.read_text()) if args.results.exists() else {"runs": {}}
+    results["runs"][name] = record
+    args.results.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"(written to {args.results}, runs.{name}; `python -m course prose --write` renders "
+          "lesson 11's numbers from it)")
 
 
 if __name__ == "__main__":

@@ -16,11 +16,31 @@ Keys (what follows ``number:``; an optional format after a space, see ``formatte
   batch, epochs, precision); ``recipe:NAME.FIELD`` one field (``epochs``, ``batch_size``,
   ``learning_rate``, ``optimizer``, ``schedule``, ``mixed_precision``, ``augment``, ...);
 - ``lesson:NOTEBOOK``: the lesson's full-mode time on each CPU it was measured on, from
-  ``benchmarks/results/lessons.json`` (``benchmarks/run_notebooks.py``); ``lessons:longest``:
-  the longest lesson on the CPU that ran them all;
+  ``benchmarks/results/lessons.json`` (``benchmarks/run_notebooks.py``); with arithmetic steps
+  (below) and no other format, each of those times scaled, in minutes or hours: the estimate of
+  a longer run (``lesson:08_resnet *30 /4``); ``lessons:longest``: the longest lesson on the CPU
+  that ran them all;
 - ``result:FILE#PATH``: a value in ``benchmarks/results/FILE`` (JSON), ``PATH`` dotted
-  (``final.test_accuracy``, ``curve.-1.train_s``);
-- ``code:MODULE.NAME``: a constant of the package (``code:course.grading.checks.MNIST_MAX_ERROR``).
+  (``final.test_accuracy``, ``curve.-1.train_s``); a ``*`` in the path takes every item there,
+  a list (``runs.*.settings.*.test_acc``);
+- ``code:MODULE.NAME``: a constant of the package (``code:course.grading.checks.MNIST_MAX_ERROR``);
+- ``setting:NOTEBOOK.NAME``: a setting of the lesson's own code in full mode,
+  ``setting:NOTEBOOK.NAME.paper`` with ``PAPER_SCALE = True``: the literal a code cell assigns,
+  ``NAME = PAPER if PAPER_SCALE else course.config.pick(full=FULL, fast=FAST)`` (or
+  ``NAME = pick(full=FULL, ...)``, the same in both); ``None`` (the lesson's default: all images,
+  the recipe's epochs) is an error, quote the default's own source;
+- ``model:NAME.params``: the parameters of the registered model ``NAME`` as ``create`` builds it,
+  ``model:NAME.params.LAYER`` those of one layer.
+
+Arithmetic between sources: the format may start with steps, applied left to right (no
+precedence, no parentheses), each ``*X``, ``/X``, ``+X`` or ``-X`` with ``X`` a number or another
+key (``/60``: seconds as minutes; ``-result:...#...test_acc *100 .1f``: a difference in points;
+``/model:cifar10_cnn.params .0%``: a share), or ``min``, ``max``, ``range`` (``[min, max]``) or
+``spread`` (max - min) of a list; a list combines with a number, or with a list as long item by
+item. An operand key stands for its value (``recipe:NAME.FIELD``, ``result:``, ``code:``,
+``setting:``, ``model:``), as does ``recipe:NAME.FIELD`` with a format
+(``recipe:cifar10_cnn.epochs /setting:11_cifar10_cnn.EPOCHS .0f``: how many times full mode's
+epochs ``PAPER_SCALE`` trains).
 
 Files: ``README.md``, ``CONTRIBUTING.md``, ``docs/*.md`` and the Markdown cells of
 ``notebooks/``, ``solutions/`` and ``exercises/`` (the same text as their solutions, so
@@ -28,6 +48,8 @@ Files: ``README.md``, ``CONTRIBUTING.md``, ``docs/*.md`` and the Markdown cells 
 """
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
 import json
 import re
@@ -59,17 +81,80 @@ def rate(value: float) -> str:
     return f"{value:g}"
 
 
-def formatted(value, spec: str | None) -> str:
+_STEP = re.compile(r"([*/+-])(\S+)")
+_REDUCERS = {"min": min, "max": max, "range": lambda v: [min(v), max(v)],
+             "spread": lambda v: max(v) - min(v)}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def steps(spec: str | None) -> tuple[list[tuple[str, str | None]], str | None]:
+    """``spec`` split into its arithmetic steps (``[("/", "60")]``, ``[("-", "result:...")]``,
+    ``[("range", None)]``) and the Python format spec after them (``.1f``; None if there is
+    none). A step's operand is a number or a key (it has a colon): ``+.1f`` is a format."""
+    tokens, found = (spec or "").split(), []
+    while tokens:
+        step = _STEP.fullmatch(tokens[0])
+        if tokens[0] in _REDUCERS:
+            found.append((tokens[0], None))
+        elif step and (_is_number(step[2]) or ":" in step[2]):
+            found.append((step[1], step[2]))
+        else:
+            break
+        tokens.pop(0)
+    return found, " ".join(tokens) or None
+
+
+def _is_numeric(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _combine(value, op: str, operand):
+    """``value op operand``, item by item where either is a list."""
+    if isinstance(value, list) or isinstance(operand, list):
+        if isinstance(value, list) and isinstance(operand, list):
+            if len(value) != len(operand):
+                raise ProseError(f"{op} of lists of {len(value)} and {len(operand)} items")
+            return [_combine(a, op, b) for a, b in zip(value, operand)]
+        if isinstance(value, list):
+            return [_combine(a, op, operand) for a in value]
+        return [_combine(value, op, b) for b in operand]
+    if not (_is_numeric(value) and _is_numeric(operand)):
+        raise ProseError(f"arithmetic on something not a number: {value!r} {op} {operand!r}")
+    if op == "/" and operand == 0:
+        raise ProseError(f"{value!r} / 0")
+    return {"*": lambda: value * operand, "/": lambda: value / operand,
+            "+": lambda: value + operand, "-": lambda: value - operand}[op]()
+
+
+def calculated(value, found: list, root: Path = Path(".")):
+    """``value`` after the arithmetic ``steps`` (the operands that are keys read under ``root``)."""
+    for op, operand in found:
+        if op in _REDUCERS:
+            if not (isinstance(value, list) and value and all(map(_is_numeric, value))):
+                raise ProseError(f"{op} needs a list of numbers, not {value!r}")
+            value = _REDUCERS[op](value)
+        else:
+            value = _combine(value, op,
+                             float(operand) if _is_number(operand) else number(operand, root))
+    return value
+
+
+def formatted(value, spec: str | None, root: Path = Path(".")) -> str:
     """``value`` formatted by ``spec``: a Python format spec (``.2%``, ``.1f``, ``,``), optionally
-    after a scale (``/60 .1f``: seconds as minutes); no spec: numbers as ``g``, text as is; a
-    list of numbers (a range) as ``low-high``."""
+    after arithmetic steps (``/60 .1f``: seconds as minutes; see the module's docstring); no
+    spec: numbers as ``g``, text as is; a list of numbers (a range) as ``low-high``."""
+    found, spec = steps(spec)
+    value = calculated(value, found, root)
     if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
         return "-".join(formatted(v, spec) for v in value)  # a range: [low, high] -> low-high
     if spec:
-        scale = re.fullmatch(r"([*/])([0-9.]+)\s*(.*)", spec)
-        if scale:
-            op, factor, spec = scale.groups()
-            value = value / float(factor) if op == "/" else value * float(factor)
         try:
             return format(value, spec)
         except (TypeError, ValueError) as err:
@@ -77,6 +162,15 @@ def formatted(value, spec: str | None) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def duration(seconds: float) -> str:
+    """A long time as people say it: ``55 minutes``, ``2.2 hours``, ``11 hours``."""
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} minutes"
+    hours = minutes / 60
+    return f"{hours:.1f} hours" if hours < 10 else f"{hours:.0f} hours"
 
 
 def cpu_name(cpu: str) -> str:
@@ -157,7 +251,7 @@ def recipe_phrase(recipe) -> str:
     return ", ".join(parts)
 
 
-def _recipe(arg: str) -> str:
+def _recipe(arg: str, raw: bool = False):
     from course import recipes
 
     name, _, field = arg.partition(".")
@@ -165,6 +259,10 @@ def _recipe(arg: str) -> str:
         recipe = recipes.get(name)
     except recipes.UnknownRecipeError as err:
         raise ProseError(str(err)) from None
+    if raw:
+        if not field or not hasattr(recipe, field) or field.startswith("_"):
+            raise ProseError(f"recipe:{arg}: name a field of a Recipe, e.g. recipe:{name}.epochs")
+        return getattr(recipe, field)
     return recipe_field(recipe, field) if field else recipe_phrase(recipe)
 
 
@@ -186,11 +284,19 @@ def lesson_rows(root: Path, notebook: str | None = None) -> list[dict]:
     return sorted(rows, key=lambda r: r["date"], reverse=True)
 
 
-def _lesson(root: Path, notebook: str) -> str:
+def _lesson(root: Path, notebook: str, spec: str | None = None) -> str:
     rows = lesson_rows(root, notebook)
     if not rows:
         raise ProseError(f"no passing full-mode row for {notebook!r} in "
                          f"{RESULTS / 'lessons.json'} (run benchmarks/run_notebooks.py)")
+    if spec:  # an estimate: every measured time, scaled
+        found, rest = steps(spec)
+        if not found or rest:
+            raise ProseError(f"lesson:{notebook} takes a scale (*KEY /KEY ...), not {spec!r}")
+        first, *others = [(duration(calculated(row["wall_s"], found, root)),
+                           cpu_name(row.get("cpu"))) for row in rows]
+        return ", ".join([f"{first[0]} on a 2-core {first[1]}"] + [
+            f"{time} on {'an' if name[0] in 'AEIOU' else 'a'} {name}" for time, name in others])
     first, *others = rows
     text = f"{first['wall_s'] / 60:.1f} min on a 2-core {cpu_name(first.get('cpu'))}"
     if "cpu_s" in first:
@@ -214,18 +320,32 @@ def _lessons(root: Path, what: str) -> str:
             f"(`{longest['notebook']}`) on a 2-core {cpu_name(cpu)}")
 
 
+def _at(value, parts: list[str], name: str, path: str):
+    """``value[part][part]...``; a ``*`` part takes every item there (a flat list)."""
+    if not parts:
+        return value
+    part, rest = parts[0], parts[1:]
+    if part == "*":
+        if not isinstance(value, (dict, list)) or not value:
+            raise ProseError(f"{RESULTS / name} has nothing to take every item of at {path!r}")
+        found = []
+        for item in (value.values() if isinstance(value, dict) else value):
+            got = _at(item, rest, name, path)
+            found += got if "*" in rest else [got]
+        return found
+    try:
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    except (KeyError, IndexError, ValueError, TypeError):
+        raise ProseError(f"{RESULTS / name} has no {path!r} (stuck at {part!r})") from None
+    return _at(value, rest, name, path)
+
+
 def _result(root: Path, arg: str) -> object:
     name, sep, path = arg.partition("#")
     if not sep or not path:
         raise ProseError(f"result:{arg}: write result:FILE#PATH, e.g. "
                          "result:main_job.json#runs.zen4.test_accuracy")
-    value = read_results(root, name)
-    for part in path.split("."):
-        try:
-            value = value[int(part)] if isinstance(value, list) else value[part]
-        except (KeyError, IndexError, ValueError, TypeError):
-            raise ProseError(f"{RESULTS / name} has no {path!r} (stuck at {part!r})") from None
-    return value
+    return _at(read_results(root, name), path.split("."), name, path)
 
 
 def _code(arg: str) -> object:
@@ -246,21 +366,134 @@ def _code(arg: str) -> object:
     raise ProseError(f"code:{arg}: no such module")
 
 
+def _pick_full(node: ast.expr):
+    """``FULL`` of ``pick(full=FULL, fast=...)`` (any ``...pick``), else None."""
+    if isinstance(node, ast.Call):
+        func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(
+            node.func, "id", None)
+        if func == "pick":
+            return next((k.value for k in node.keywords if k.arg == "full"), None)
+    return None
+
+
+def lesson_settings(root: Path, notebook: str) -> dict[str, tuple]:
+    """``{NAME: (full, paper)}``: each setting a code cell of ``notebooks/NOTEBOOK.ipynb``
+    assigns as ``NAME = PAPER if PAPER_SCALE else FULL`` or ``NAME = pick(full=FULL, ...)``
+    (``FULL`` a literal or ``pick``'s ``full``; ``PAPER`` a literal)."""
+    path = Path(root) / "notebooks" / f"{notebook}.ipynb"
+    try:
+        cells = json.loads(path.read_text())["cells"]
+    except FileNotFoundError:
+        raise ProseError(f"no lesson {path}") from None
+    found: dict[str, tuple] = {}
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:  # IPython syntax (magics): not a settings cell
+            continue
+        for node in tree.body:
+            if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name)):
+                continue
+            expr, paper = node.value, None
+            if isinstance(expr, ast.IfExp) and getattr(expr.test, "id", None) == "PAPER_SCALE":
+                expr, paper = expr.orelse, expr.body
+            full = _pick_full(expr)
+            if full is None and paper is None:
+                continue  # neither a PAPER_SCALE choice nor a full/fast one
+            full = expr if full is None else full
+            try:
+                values = tuple(ast.literal_eval(v) for v in (full, paper or full))
+            except ValueError:
+                continue  # not literals: a computed value, not a setting
+            found[node.targets[0].id] = values
+    return found
+
+
+def _setting(root: Path, arg: str) -> object:
+    notebook, _, rest = arg.partition(".")
+    name, _, scale = rest.partition(".")
+    if not name or scale not in ("", "full", "paper"):
+        raise ProseError(f"setting:{arg}: write setting:NOTEBOOK.NAME or setting:NOTEBOOK.NAME."
+                         "paper, e.g. setting:08_resnet.EPOCHS")
+    settings = lesson_settings(root, notebook)
+    if name not in settings:
+        raise ProseError(f"setting:{arg}: notebooks/{notebook}.ipynb assigns no {name} = ... if "
+                         f"PAPER_SCALE else ...pick(full=..., fast=...) (it has: "
+                         f"{', '.join(settings) or 'none'})")
+    found = settings[name][scale == "paper"]
+    if found is None:
+        raise ProseError(f"setting:{arg} is None in the lesson's code (its default: all images, "
+                         "the recipe's epochs): quote the default's own source")
+    return found
+
+
+@functools.cache
+def _built(name: str):
+    from course import models
+
+    try:
+        return models.create(name)
+    except models.UnknownModelError as err:
+        raise ProseError(str(err)) from None
+
+
+def _model(arg: str) -> int:
+    name, _, rest = arg.partition(".")
+    field, _, layer = rest.partition(".")
+    if field != "params":
+        raise ProseError(f"model:{arg}: write model:NAME.params or model:NAME.params.LAYER")
+    model = _built(name)
+    if not layer:
+        return model.count_params()
+    try:
+        return model.get_layer(layer).count_params()
+    except ValueError:
+        raise ProseError(f"model:{arg}: {name} has no layer {layer!r}") from None
+
+
+def _raw(kind: str, arg: str, root: Path):
+    """The value a key stands for, before formatting (None: a key without one)."""
+    if kind == "result" and arg:
+        return _result(root, arg)
+    if kind == "code" and arg:
+        return _code(arg)
+    if kind == "setting" and arg:
+        return _setting(root, arg)
+    if kind == "model" and arg:
+        return _model(arg)
+    return None
+
+
+def number(key: str, root: Path = Path(".")):
+    """The number (or list of numbers) a key stands for: an operand of arithmetic."""
+    kind, _, arg = key.partition(":")
+    found = _recipe(arg, raw=True) if kind == "recipe" and arg else _raw(kind, arg, root)
+    if not (_is_numeric(found) or isinstance(found, list) and found
+            and all(map(_is_numeric, found))):
+        raise ProseError(f"{key} is not a number ({found!r}): only recipe:NAME.FIELD, result:, "
+                         "code:, setting: and model: keys are operands")
+    return found
+
+
 def value(key: str, spec: str | None = None, root: Path = Path(".")) -> str:
     """The text the marker ``number:KEY SPEC`` renders."""
     kind, _, arg = key.partition(":")
     if kind == "recipe" and arg:
+        if spec:
+            return formatted(_recipe(arg, raw=True), spec, root)
         return _recipe(arg)
     if kind == "lesson" and arg:
-        return _lesson(root, arg)
+        return _lesson(root, arg, spec)
     if kind == "lessons":
         return _lessons(root, arg)
-    if kind == "result" and arg:
-        return formatted(_result(root, arg), spec)
-    if kind == "code" and arg:
-        return formatted(_code(arg), spec)
+    if kind in ("result", "code", "setting", "model") and arg:
+        return formatted(_raw(kind, arg, root), spec, root)
     raise ProseError(f"unknown key {key!r}: use recipe:NAME[.FIELD], lesson:NOTEBOOK, "
-                     "lessons:longest, result:FILE#PATH or code:MODULE.NAME")
+                     "lessons:longest, result:FILE#PATH, code:MODULE.NAME, setting:NOTEBOOK.NAME"
+                     "[.paper] or model:NAME.params[.LAYER]")
 
 
 # ---------------------------------------------------------------------------------------------
