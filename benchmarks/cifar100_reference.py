@@ -3,6 +3,7 @@
     python benchmarks/cifar100_reference.py --data cifar100 --out DIR      # the assignment's recipe
     python benchmarks/cifar100_reference.py --recipe cifar100_long --out DIR   # the longer one
     python benchmarks/cifar100_reference.py --recipe NAME --epochs 5 --out DIR   # another setting
+    python benchmarks/cifar100_reference.py --config NAME --no-throughput --out DIR  # a tuned one
     python benchmarks/cifar100_reference.py --throughput-only             # Keras vs PyTorch speed
 
 Trains a registered reference recipe (``instructor/reference.py``) with ``course.training``,
@@ -246,6 +247,10 @@ def main(argv=None) -> int:
     parser.add_argument("--recipe", default="cifar100_reference",
                         help="a registered recipe (instructor/reference.py registers cifar100_reference)")
     parser.add_argument("--data", default="cifar100", choices=["cifar10", "cifar100"])
+    parser.add_argument("--config", default=None,
+                        help="a setting of benchmarks/cifar100_tuning.py, trained on all 50,000 "
+                             "images and measured on the test set once it is chosen (registered "
+                             "as the recipe tuned_CONFIG)")
     parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--out", default="runs/benchmark_cifar100_reference")
     parser.add_argument("--results", default=str(Path(__file__).resolve().parent / "results"),
@@ -263,6 +268,12 @@ def main(argv=None) -> int:
     import instructor.reference  # noqa: F401  (registers the answer key's model and recipe)
     from course import precision, recipes
 
+    if args.config:
+        import cifar100_tuning
+
+        args.recipe = f"tuned_{args.config}"
+        recipes.register(args.recipe, recipes.get("cifar100_long").replace(
+            **cifar100_tuning.CONFIGS[args.config]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     classes = 100 if args.data == "cifar100" else 10
