@@ -187,7 +187,8 @@ def test_shared_weights_are_found_in_the_students_own_run():
 
 
 @pytest.mark.parametrize("reply", [None, object(), "conv1_conv", ["conv1_conv", 3],
-                                   ("conv1_conv",)], ids=repr)
+                                   ("conv1_conv",)],
+                         ids=["none", "object", "a_string", "a_number_in_the_list", "a_tuple"])
 def test_an_answer_about_sharing_that_is_not_a_list_of_names_earns_nothing(reply):
     with pytest.raises(GradingError, match="could not be checked"):
         checks.shared_layers(_Kernel("make_transfer_model", reply), None)
