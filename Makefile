@@ -5,13 +5,16 @@
 #   make check-install  the dependencies resolve for Python 3.13 from wheels alone (no install)
 #   make test-oldest  the backend-neutral tests, the grading checks and two notebooks with the
 #               oldest TensorFlow/Keras pair pyproject.toml allows, in .venv-oldest (on request)
+#   make mutation  mutation testing of the numerics the course writes (mutmut, about an hour;
+#               benchmarks/results/mutation.md), on request
 #   make site   the course site (lessons executed in full mode, exercises, API) in docs/_build;
 #               COURSE_FAST=1 make site for a quick build (lessons in fast mode)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: main test test-jax test-oldest lint check-install install exercises site site-test clean
+.PHONY: main test test-jax test-oldest lint check-install install exercises site site-test clean \
+	mutation
 
 # The figures in these comments are the A/B measurements that chose each setting; the suite's
 # and the lessons' timings by CPU are benchmarks/results/ci.md and lessons.md.
@@ -134,6 +137,13 @@ test-oldest: $(OLDEST_VENV)/bin/.installed
 CHECK_PYTHONS ?= 3.13
 check-install: $(BIN)/.installed
 	$(BIN)/python .ci/check_install.py $(CHECK_PYTHONS)
+
+# Mutation testing of the numerics the course writes by hand (issue 34): mutmut, module by module
+# with each module's own test files, one mutant at a time (benchmarks/mutation.py; settings in
+# pyproject.toml's [tool.mutmut]). Writes benchmarks/results/mutation.{json,md}; about an hour on
+# 2 shared cores (1,615 mutants). On request, not part of make test or CI.
+mutation: $(BIN)/.installed
+	$(BIN)/python benchmarks/mutation.py $(MODULES)
 
 # One folder (and one jupyter cache) per mode: a fast build never serves a full-mode page.
 SITE_MODE = $(if $(filter 1 true yes on,$(COURSE_FAST)),fast,full)

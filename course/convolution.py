@@ -1,7 +1,7 @@
 """How convolutions are computed: im2col + matrix multiply, FFT, Winograd; low precision.
 
-Teaching implementations in NumPy (NHWC images, HWIO kernels, cross-correlation like every deep
-learning library), each tested against ``tf.nn.conv2d``:
+Teaching implementations in NumPy (NHWC images, square HWIO kernels, cross-correlation like every
+deep learning library), each tested against ``tf.nn.conv2d``:
 
 - ``conv2d_im2col``: unroll patches into a matrix, one GEMM (Chellapilla et al. 2006; cuDNN).
 - ``conv2d_fft``: pointwise products in the frequency domain (Mathieu et al. 2014).

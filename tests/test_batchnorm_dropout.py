@@ -100,3 +100,44 @@ def test_lesson_networks_parameter_counts():
     assert plain.count_params() == convs + 6 * 32 + 32 * 10 + 10  # conv biases
     assert bn.count_params() == convs + 6 * 4 * 32 + 32 * 10 + 10  # gamma, beta, mean, variance
     assert bn.get_layer("layer3_conv").strides == (2, 2) and plain.output_shape == (None, 10)
+
+
+CONSTANTS = {"gamma_initializer": keras.initializers.Constant(1.5),
+             "beta_initializer": keras.initializers.Constant(-0.5),
+             "moving_mean_initializer": keras.initializers.Constant(0.25),
+             "moving_variance_initializer": keras.initializers.Constant(2.0)}
+CONFIG_KEYS = ("axis", "momentum", "epsilon", "center", "scale", *CONSTANTS)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"center": False}, {"scale": False}, CONSTANTS])
+def test_fresh_weights_and_config_are_keras(kwargs):
+    """A drop-in: Keras' weights (names, order, trainability, initial values) and config, and a
+    layer rebuilt from that config starts where Keras' does."""
+    shape = (4, 3, 3, 5)
+    ours, ref = BatchNorm(**kwargs), keras.layers.BatchNormalization(**kwargs)
+    clone = BatchNorm.from_config(ours.get_config())
+    for layer in (ours, ref, clone):
+        layer.build(shape)
+    described = [[(w.name, w.trainable, w.shape) for w in layer.weights]
+                 for layer in (ours, ref, clone)]
+    assert described[0] == described[1] == described[2]
+    for a, b, c in zip(ours.weights, ref.weights, clone.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        np.testing.assert_array_equal(np.asarray(c), np.asarray(b))
+    config, ref_config = ours.get_config(), ref.get_config()
+    assert {k: config[k] for k in CONFIG_KEYS} == {k: ref_config[k] for k in CONFIG_KEYS}
+    x = np.random.default_rng(0).normal(2, 3, shape).astype("float32")
+    np.testing.assert_allclose(ours(x, training=True), ref(x, training=True), atol=1e-5)
+
+
+def test_seeded_dropout_repeats_its_masks_as_keras_does():
+    """keras.layers.Dropout(seed=s): two layers with one seed drop the same units, step after
+    step, and each step draws a new mask."""
+    x = np.ones((64, 32), "float32")
+    for kind in (keras.layers.Dropout, InvertedDropout):  # the reference first
+        first, second = kind(0.5, seed=3), kind(0.5, seed=3)
+        masks = [[np.asarray(layer(x, training=True)) for _ in range(2)]
+                 for layer in (first, second)]
+        np.testing.assert_array_equal(masks[0][0], masks[1][0])
+        np.testing.assert_array_equal(masks[0][1], masks[1][1])
+        assert not np.array_equal(masks[0][0], masks[0][1])

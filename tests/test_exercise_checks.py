@@ -387,3 +387,116 @@ def test_every_unsolved_exercise_scores_zero(path, keep_hidden, monkeypatch, tmp
     monkeypatch.setenv("COURSE_FAST", "1")
     earned, total = _score(path, tmp_path, keep_hidden)
     assert total > 0 and earned == 0
+
+
+def test_check_cases_compares_sequences_element_by_element(capsys):
+    """Lists and tuples compare as the numbers in them (NumPy scalars as Python numbers)."""
+    pads = lambda n: [np.int64(n // 2), n - n // 2]  # noqa: E731 - a function under test
+    checks.check_cases(pads, [((3,), {}, (1, 2)), ((4,), {}, [2, 2])])
+    assert capsys.readouterr().out == "PASS: <lambda> on 2 cases.\n"
+    with pytest.raises(GradingError, match=r"^<lambda>\(3\) returned \(1, 2\), expected "
+                                           r"\(2, 1\)\.$"):
+        checks.check_cases(pads, [((3,), {}, (2, 1))])
+
+
+def test_gradient_check_messages_and_the_relative_error_formula(capsys):
+    """CS231n's relative error |a - b| / max(1e-8, |a| + |b|): the floor only matters near 0."""
+    assert checks.relative_error([1e-3], [2e-3]) == pytest.approx(1 / 3)
+    assert checks.relative_error([0.0], [1e-9]) == pytest.approx(0.1)
+    assert checks.relative_error([0.0], [0.0]) == 0.0
+    numeric = np.array([1.0, 2.0])
+    assert checks.check_gradient("dx", numeric, numeric) == 0.0
+    assert capsys.readouterr().out == "PASS: dx relative error 0.00e+00 < 1e-07.\n"
+    with pytest.raises(GradingError, match=r"^dx: relative error 3.33e-01 against the numerical "
+                                           r"gradient, expected below 1e-07\.$"):
+        checks.check_gradient("dx", [1.0, 1.0], numeric)
+    with pytest.raises(GradingError, match=r"^dx has shape \(1,\), expected \(2,\) \(the shape "
+                                           r"of the variable it is the gradient of\)\.$"):
+        checks.check_gradient("dx", [1.0], numeric)
+    with pytest.raises(GradingError, match=r"^dx contains NaN or infinite values\.$"):
+        checks.check_gradient("dx", [1.0, np.inf], numeric)
+    with pytest.raises(GradingError, match=r"^A gradient check needs float64 inputs, got float32: "
+                                           r"float32 rounding \(about 1e-7\) swamps the check\.$"):
+        checks.numerical_gradient(np.tanh, np.zeros(2, np.float32), np.ones(2))
+
+
+def test_tracked_numbers_count_products_and_quotients_of_two_tracked_values():
+    """Lavin & Gray count general multiplications (data by filter); sums, differences,
+    negation and scaling by constants are free."""
+    counter = [0]
+    a, b = checks.Tracked(6.0, counter), checks.Tracked(3.0, counter)
+    assert float(a / b / b) == pytest.approx(2 / 3) and counter == [2]
+    assert float(a * b) == 18.0 and counter == [3]
+    free = [-a, 10 - a, a - 1, 1 + a + b, 0.5 * a, a / 2]
+    assert [float(v) for v in free] == [-6.0, 4.0, 5.0, 10.0, 3.0, 3.0] and counter == [3]
+
+
+def test_plain_turns_numpy_scalars_into_python_numbers_in_containers():
+    value = checks.helpers.plain([np.float64(1.5), (np.int64(2), {np.int64(3): np.float32(0.5)})])
+    assert value == [1.5, (2, {3: 0.5})]
+    assert type(value) is list and type(value[1]) is tuple
+    assert [type(v) for v in (value[0], value[1][0], *value[1][1], *value[1][1].values())] == \
+        [float, int, int, float]
+
+
+def test_describe_shows_tensors_by_shape_and_cuts_long_values_at_60_characters():
+    from types import SimpleNamespace
+
+    import keras
+    import tensorflow as tf
+
+    assert checks.describe(tf.zeros((2, 3))) == "tensor of shape (2, 3)"
+    assert checks.describe(keras.Input((4,))) == "tensor of shape (None, 4)"
+    shaped = SimpleNamespace(shape=(2,))  # a shape but no dtype: not a tensor
+    assert checks.describe(shaped) == repr(shaped)
+    assert checks.describe("a" * 58) == repr("a" * 58)  # 60 characters: whole
+    assert checks.describe("a" * 59) == "'" + "a" * 56 + "..."  # 61: 57 and "..."
+    assert len(checks.describe("a" * 500)) == 60
+
+
+def test_callable_names_and_the_message_of_an_unsolved_cell():
+    class Scale:
+        def __call__(self, x):
+            raise NotImplementedError
+
+    assert checks.callable_name(Scale()) == "Scale" and checks.callable_name(np.tanh) == "tanh"
+    with pytest.raises(GradingError, match=r"^Scale\(2\) raised NotImplementedError: write the "
+                                           r"code of that exercise cell \(replace the `raise "
+                                           r"NotImplementedError`\) and run it again\.$"):
+        checks.call(Scale(), 2)
+
+
+def test_check_array_tolerances_worst_element_and_messages(capsys):
+    reference = np.array([1000.0, 1.0])
+    checks.check_array("x", reference * (1 + 5e-6), reference)  # within rtol = 1e-5
+    assert capsys.readouterr().out == "PASS: x matches the reference (max |difference| 0.005).\n"
+    checks.check_array("x", reference, reference, atol=0, rtol=0)  # equal: no tolerance needed
+    with pytest.raises(GradingError, match=r"^x differs from the reference by up to 0.001 \(at "
+                                           r"index \(1,\): 1.001 instead of 1\); allowed: 1e-05 "
+                                           r"\+ 1e-05 x \|reference\|\.$"):
+        checks.check_array("x", reference + [0, 1e-3], reference)  # default atol: 1e-5
+    # the worst element is the one furthest beyond its own allowance, not the largest error
+    with pytest.raises(GradingError, match=r"at index \(1,\): 3 instead of 1"):
+        checks.check_array("x", [1000.0 + 400, 3.0], reference, rtol=0.5)
+    with pytest.raises(GradingError, match=r"^x is a str, expected an array of shape \(2,\)\. "
+                                           r"Return a NumPy array\.$"):
+        checks.check_array("x", "abc", reference)
+
+
+def test_kernel_side_names_the_helper_and_hands_remote_objects_over():
+    """The judge's agent finds a helper by ``module.qualname`` (``__course_helper__``); given an
+    object of the student's kernel (``__course_run__``), the helper runs there."""
+    def helper(obj, scale=1):
+        return obj * scale
+
+    marked = checks.kernel_side(helper)
+    assert marked.__course_helper__ == f"{__name__}.{helper.__qualname__}"
+    assert marked(3, scale=2) == 6 and marked.__wrapped__ is helper
+
+    class Remote:
+        def __course_run__(self, path, args, kwargs):
+            return path, args, kwargs
+
+    remote = Remote()
+    assert marked(remote, scale=2) == (marked.__course_helper__, (remote,), {"scale": 2})
+    assert marked([remote, 1]) == (marked.__course_helper__, ([remote, 1],), {})

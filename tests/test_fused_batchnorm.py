@@ -67,3 +67,53 @@ def test_is_a_keras_batch_norm_that_saves_and_loads(tmp_path):
     assert again.get_layer("bn").epsilon == 1e-12
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0),
                                atol=1e-6, equal_nan=False)
+
+
+@pytest.mark.parametrize("dtype, fusable", [("float32", True), ("float16", True),
+                                            ("bfloat16", True), ("float64", False)])
+def test_fuses_the_dtypes_tensorflows_kernel_takes(dtype, fusable):
+    """FusedBatchNormV3 takes half, bfloat16 and float data; float64 goes to Keras' call. Either
+    way the numbers are Keras' (to the precision of the dtype)."""
+    shape = (4, 6, 6, 5)
+    fused, keras_bn = _pair(shape, policy=dtype)
+    x = np.random.default_rng(0).normal(3, 2, shape)
+    assert fused.fuses(keras.ops.cast(x, dtype)) == (fusable and TENSORFLOW)
+    tolerance = {"float16": 1e-2, "bfloat16": 5e-2}.get(dtype, 1e-5)
+    for training in (True, False):
+        y_fused, y_keras = (keras.ops.convert_to_numpy(keras.ops.cast(
+            layer(keras.ops.cast(x, dtype), training=training), "float32"))
+            for layer in (fused, keras_bn))
+        np.testing.assert_allclose(y_fused, y_keras, atol=tolerance)
+    np.testing.assert_allclose(fused.moving_variance, keras_bn.moving_variance, rtol=tolerance)
+
+
+def test_a_mask_goes_to_keras_moments():
+    """Keras' layer takes the batch moments over the unmasked positions only."""
+    shape = (4, 6, 6, 5)
+    fused, keras_bn = _pair(shape)
+    rng = np.random.default_rng(0)
+    x = rng.normal(3, 2, shape).astype("float32")
+    x[..., :3, :] += 5.0  # the masked-out half is far from the rest
+    mask = np.ones(shape[:-1], bool)
+    mask[..., :3] = False
+    for layer in (fused, keras_bn):
+        layer(x, training=True, mask=mask)
+    np.testing.assert_allclose(fused(x, training=True, mask=mask),
+                               keras_bn(x, training=True, mask=mask), atol=1e-5)
+    np.testing.assert_allclose(fused.moving_mean, keras_bn.moving_mean, atol=1e-6)
+    np.testing.assert_allclose(fused.moving_variance, keras_bn.moving_variance, atol=1e-5)
+
+
+@pytest.mark.skipif(not hasattr(keras.layers.BatchNormalization(), "renorm"),
+                    reason="batch renormalization came with Keras 3.14")
+def test_renormalization_is_keras_own_and_keras_3_13_fuses(monkeypatch):
+    shape = (4, 6, 6, 5)
+    fused, keras_bn = _pair(shape, renorm=True)
+    x = np.random.default_rng(0).normal(3, 2, shape).astype("float32")
+    assert not fused.fuses(x)
+    for _ in range(3):
+        np.testing.assert_allclose(fused(x, training=True), keras_bn(x, training=True),
+                                   atol=1e-5)
+    plain, _ = _pair(shape)
+    monkeypatch.delattr(plain, "renorm")  # Keras 3.13's layer: no such attribute
+    assert plain.fuses(x) == TENSORFLOW

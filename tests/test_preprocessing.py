@@ -160,3 +160,68 @@ def test_random_resized_and_scale_crops():
     assert 300 / 480 - 0.01 <= step <= 300 / 256 + 0.01
     small = tf.ones((100, 150, 3))  # short side 100 -> at least 256: always big enough
     assert pp.random_scale_crop(small, 224).shape == (224, 224, 3)
+
+
+def test_per_image_standardization_floors_a_faint_images_std_as_tf_does(batch):
+    """A faint image (std 0.003) is divided by 1/sqrt(N) = 1/sqrt(12*10*3), not by its std."""
+    faint = 0.01 * batch / 255.0
+    out = pp.PerImageStandardization()(faint)
+    ref = tf.image.per_image_standardization(faint)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out), np.asarray(ref), atol=1e-5)
+
+
+FITTED = [pp.MeanImageSubtraction, pp.PerChannelMeanSubtraction, pp.PerChannelStandardization]
+
+
+def _numpy_normalised(cls, x):
+    x = x.astype(np.float64)
+    if cls is pp.MeanImageSubtraction:
+        return x - x.mean(0)
+    if cls is pp.PerChannelMeanSubtraction:
+        return x - x.mean((0, 1, 2))
+    return (x - x.mean((0, 1, 2))) / x.std((0, 1, 2))
+
+
+@pytest.mark.parametrize("cls", FITTED)
+def test_fitted_normalisations_weights_identity_and_outputs(cls):
+    """Non-trainable weights "mean" (and "std"); the identity until adapt (mean 0, std 1); then
+    NumPy's normalisation of the training images, in float32 and in mixed precision."""
+    x = np.random.default_rng(3).uniform(0, 255, (20, 6, 5, 3)).astype("float32")
+    layer = cls()
+    layer.build(x.shape)
+    names = ["mean", "std", "adapted"] if cls is pp.PerChannelStandardization else ["mean",
+                                                                                 "adapted"]
+    assert [(w.name, w.trainable) for w in layer.weights] == [(n, False) for n in names]
+    np.testing.assert_array_equal(np.asarray(layer(x)), x)
+    reference = _numpy_normalised(cls, x)
+    layer.adapt(x)
+    np.testing.assert_allclose(np.asarray(layer(x)), reference, atol=2e-4 * np.abs(x).max())
+    for policy in ("mixed_bfloat16", "mixed_float16"):
+        mixed = cls(dtype=policy).adapt(x)
+        out = mixed(x)
+        assert keras.backend.standardize_dtype(out.dtype) == policy.removeprefix("mixed_")
+        np.testing.assert_allclose(np.asarray(keras.ops.cast(out, "float32")), reference,
+                                   atol=2e-2 * np.abs(reference).max())
+
+
+def test_statistics_from_batches_labelled_datasets_uint8_and_small_values():
+    """adapt sums batch by batch in float64: uint8 images (whose squares wrap around in uint8),
+    (images, labels) datasets, small batches and values in [0, 1] give NumPy's mean and std."""
+    raw = np.random.default_rng(4).integers(0, 256, (40, 6, 5, 3)).astype(np.uint8)
+    labels = np.arange(40) % 10
+    for images in (raw, (raw / 255.0).astype("float32")):
+        reference = images.astype(np.float64)
+        for source, batch_size in ((images, 7), (images, 1024),
+                                   (tf.data.Dataset.from_tensor_slices((images, labels)).batch(8),
+                                    1024)):
+            layer = pp.PerChannelStandardization().adapt(source, batch_size=batch_size)
+            np.testing.assert_allclose(np.asarray(layer.mean), reference.mean((0, 1, 2)),
+                                       rtol=1e-5)
+            np.testing.assert_allclose(np.asarray(layer.std), reference.std((0, 1, 2)),
+                                       rtol=1e-5)
+
+
+def test_adapt_without_images_says_what_to_pass():
+    with pytest.raises(ValueError, match=r"^adapt\(\) got no images: pass an array "
+                                         r"\(N, H, W, C\) or a dataset\.$"):
+        pp.PerChannelStandardization().adapt(np.zeros((0, 4, 4, 3), "float32"))

@@ -102,3 +102,64 @@ def test_fitting_before_adapt_says_what_to_do():
         training.fit(model, ds, epochs=1, verbose=0)
     layers.adapt_layers(model, _correlated_images(4))
     assert "loss" in training.fit(model, ds, epochs=1, verbose=0)
+
+
+def _patch_moments(images, size):
+    """The second-moment matrix of the patches, from TensorFlow's patch extraction, float64."""
+    patches = tf.image.extract_patches(images, sizes=[1, size, size, 1], strides=[1, 1, 1, 1],
+                                       rates=[1, 1, 1, 1], padding="VALID")
+    patches = np.asarray(patches, np.float64).reshape(-1, size * size * images.shape[-1])
+    return patches.T @ patches / len(patches)
+
+
+@pytest.mark.parametrize("epsilon", [None, 1e-2])  # None: the default, airbench's 5e-4
+def test_each_direction_keeps_eigenvalue_over_eigenvalue_plus_epsilon(epsilon):
+    """Regularised whitening (Coates & Ng 2011): along each eigenvector of the patches' second
+    moments, of eigenvalue l, the output's variance is l / (l + epsilon), strongest first."""
+    images = 0.1 * _correlated_images()  # eigenvalues from about 1e-3 to 1: epsilon shows
+    layer = PatchWhitening() if epsilon is None else PatchWhitening(epsilon=epsilon)
+    layer.adapt(images)
+    eigenvalues = np.linalg.svd(_patch_moments(images, 2), compute_uv=False)  # descending
+    expected = eigenvalues / (eigenvalues + (5e-4 if epsilon is None else epsilon))
+    out = np.asarray(layer(images), np.float64).reshape(-1, 24)[:, :12]
+    np.testing.assert_allclose(out.T @ out / len(out), np.diag(expected), atol=2e-4)
+
+
+def test_image_patches_are_float32_whatever_the_images():
+    images = np.random.default_rng(0).integers(0, 256, (2, 5, 6, 3)).astype(np.uint8)
+    patches = image_patches(images, 2)
+    assert patches.dtype == np.float32  # sums of products (a covariance) cannot wrap around
+    reference = tf.image.extract_patches(images, sizes=[1, 2, 2, 1], strides=[1, 1, 1, 1],
+                                         rates=[1, 1, 1, 1], padding="VALID")
+    np.testing.assert_array_equal(patches, np.asarray(reference).reshape(-1, 12))
+
+
+def test_weights_are_a_conv2ds_and_zero_until_adapted():
+    layer = PatchWhitening()
+    layer.build((None, 8, 8, 3))
+    conv = keras.layers.Conv2D(24, 2)
+    conv.build((None, 8, 8, 3))
+    ours = {w.name: tuple(w.shape) for w in layer.weights if w.name != "adapted"}
+    assert ours == {w.name: tuple(w.shape) for w in conv.weights}  # kernel and bias
+    # before adapt: a zero filter (course.layers.adapt), so the layer outputs its bias, zeros
+    np.testing.assert_array_equal(np.asarray(layer(_correlated_images(n=2))), 0.0)
+
+
+@pytest.mark.parametrize("shape", [(None, 32, 24, 3), (None, None, None, 3), (5, 9, 7, 1)])
+def test_output_shape_is_a_valid_conv2ds(shape):
+    conv = keras.layers.Conv2D(2 * 2 * 2 * shape[-1], 2)
+    assert PatchWhitening(kernel_size=2).compute_output_shape(shape) == \
+        conv.compute_output_shape(shape)
+
+
+@pytest.mark.parametrize("policy, atol", [("float32", 1e-4), ("mixed_bfloat16", 1e-2)])
+def test_bias_and_mixed_precision_as_in_a_conv2d(policy, atol):
+    images = _correlated_images(n=4)
+    layer = PatchWhitening(dtype=policy)
+    layer.adapt(images)
+    layer.bias.assign(np.linspace(-1, 1, layer.filters).astype("float32"))
+    conv = keras.layers.Conv2D(layer.filters, 2, dtype=policy)
+    conv.build(images.shape)
+    conv.set_weights([np.asarray(layer.kernel), np.asarray(layer.bias)])
+    ours, reference = (np.asarray(keras.ops.cast(f(images), "float32")) for f in (layer, conv))
+    np.testing.assert_allclose(ours, reference, atol=atol * np.abs(reference).max())
