@@ -153,6 +153,8 @@ class MuonSGD(DiscriminativeSGD):
         if len(variable.shape) != 4:
             return super().update_step(gradient, variable, learning_rate)
         kh, kw, c_in, c_out = variable.shape
+        # The way Keras documents for a subclass's update_step (keras.optimizers.Optimizer's
+        # docstring, its SGD example): the backend may pass its own variable object here.
         buffer = self.momentums[self._get_variable_index(variable)]
         gradient = ops.cast(gradient, variable.dtype)
         self.assign(buffer, buffer * self.kernel_momentum + gradient)
