@@ -128,6 +128,18 @@ def orthogonalized(matrix, steps: int = 5):
     return x if wide else ops.transpose(x)
 
 
+def _forms(variable) -> list:
+    """``variable`` as an optimizer's ``update_step`` may be given it: the Keras variable; on
+    TensorFlow its ``tf.Variable``, and under a tf.distribute strategy each replica's copy."""
+    forms = [variable]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        forms.append(variable.value)
+        forms.extend(tf.distribute.get_strategy().experimental_local_results(variable.value))
+    return forms
+
+
 @keras.saving.register_keras_serializable(package="course")
 class MuonSGD(DiscriminativeSGD):
     """airbench94_muon's optimizer: Muon for convolution kernels, SGD for the rest.
@@ -148,14 +160,26 @@ class MuonSGD(DiscriminativeSGD):
                              "kernel_momentum).")
         self.kernel_rate_factor = float(kernel_rate_factor)
         self.kernel_momentum = float(kernel_momentum)
+        self.kernel_buffers = {}
+
+    def build(self, variables):
+        super().build(variables)
+        # SGD's ``momentums`` follow ``variables`` one to one. ``update_step`` is given the Keras
+        # variable; on TensorFlow its ``tf.Variable`` (``.value``), and under a tf.distribute
+        # strategy each replica's copy of it: each finds the buffer.
+        self.kernel_buffers = {}
+        for variable, buffer in zip(variables, self.momentums):
+            if len(variable.shape) == 4:
+                self.kernel_buffers.update(dict.fromkeys(map(id, _forms(variable)), buffer))
 
     def update_step(self, gradient, variable, learning_rate):
         if len(variable.shape) != 4:
             return super().update_step(gradient, variable, learning_rate)
+        buffer = self.kernel_buffers.get(id(variable))
+        if buffer is None:
+            raise ValueError(f"MuonSGD was not built with the kernel {variable.name!r}: build it "
+                             "with every variable it updates (model.compile does).")
         kh, kw, c_in, c_out = variable.shape
-        # The way Keras documents for a subclass's update_step (keras.optimizers.Optimizer's
-        # docstring, its SGD example): the backend may pass its own variable object here.
-        buffer = self.momentums[self._get_variable_index(variable)]
         gradient = ops.cast(gradient, variable.dtype)
         self.assign(buffer, buffer * self.kernel_momentum + gradient)
         direction = gradient + buffer * self.kernel_momentum  # Nesterov

@@ -143,26 +143,33 @@ def code(arg: str) -> object:
     raise ProseError(f"code:{arg}: no such module")
 
 
-def _pick_full(node: ast.expr):
-    """``FULL`` of ``pick(full=FULL, fast=...)`` (any ``...pick``), else None."""
+def _picked(node: ast.expr) -> dict:
+    """``{"full": FULL, "fast": FAST}`` of ``pick(full=FULL, fast=FAST)`` (any ``...pick``),
+    else ``{}``."""
     if isinstance(node, ast.Call):
         func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(
             node.func, "id", None)
         if func == "pick":
-            return next((k.value for k in node.keywords if k.arg == "full"), None)
-    return None
+            return {k.arg: k.value for k in node.keywords if k.arg in ("full", "fast")}
+    return {}
 
 
-def lesson_settings(root: Path, notebook: str) -> dict[str, tuple]:
-    """``{NAME: (full, paper)}``: each setting a code cell of ``notebooks/NOTEBOOK.ipynb``
-    assigns as ``NAME = PAPER if PAPER_SCALE else FULL`` or ``NAME = pick(full=FULL, ...)``
-    (``FULL`` a literal or ``pick``'s ``full``; ``PAPER`` a literal)."""
+#: The scales of a lesson's setting: ``setting:NOTEBOOK.NAME`` is the full one.
+SCALES = ("full", "paper", "fast")
+
+
+def lesson_settings(root: Path, notebook: str) -> dict[str, dict]:
+    """``{NAME: {"full": ..., "paper": ..., "fast": ...}}``: each setting a code cell of
+    ``notebooks/NOTEBOOK.ipynb`` assigns as ``NAME = PAPER if PAPER_SCALE else FULL``,
+    ``NAME = pick(full=FULL, fast=FAST)`` (or both: ``PAPER if PAPER_SCALE else pick(...)``) or,
+    for an upper-case ``NAME``, a plain literal (the same at every scale). Every value is a
+    literal; a scale the code does not choose takes the full value."""
     path = Path(root) / "notebooks" / f"{notebook}.ipynb"
     try:
         cells = json.loads(path.read_text())["cells"]
     except FileNotFoundError:
         raise ProseError(f"no lesson {path}") from None
-    found: dict[str, tuple] = {}
+    found: dict[str, dict] = {}
     for cell in cells:
         if cell["cell_type"] != "code":
             continue
@@ -174,34 +181,34 @@ def lesson_settings(root: Path, notebook: str) -> dict[str, tuple]:
             if not (isinstance(node, ast.Assign) and len(node.targets) == 1
                     and isinstance(node.targets[0], ast.Name)):
                 continue
-            expr, paper = node.value, None
+            name, expr, paper = node.targets[0].id, node.value, None
             if isinstance(expr, ast.IfExp) and getattr(expr.test, "id", None) == "PAPER_SCALE":
                 expr, paper = expr.orelse, expr.body
-            full = _pick_full(expr)
-            if full is None and paper is None:
-                continue  # neither a PAPER_SCALE choice nor a full/fast one
-            full = expr if full is None else full
+            picked = _picked(expr)
+            if not picked and paper is None and not name.isupper():
+                continue  # neither a choice of scale nor an upper-case constant
+            full = picked.get("full", expr)
+            nodes = {"full": full, "paper": paper or full, "fast": picked.get("fast", full)}
             try:
-                values = tuple(ast.literal_eval(v) for v in (full, paper or full))
+                found[name] = {scale: ast.literal_eval(v) for scale, v in nodes.items()}
             except ValueError:
                 continue  # not literals: a computed value, not a setting
-            found[node.targets[0].id] = values
     return found
 
 
 def setting(root: Path, arg: str) -> object:
-    """``setting:NOTEBOOK.NAME[.paper]``: a setting of the lesson's code."""
+    """``setting:NOTEBOOK.NAME[.paper|.fast]``: a setting of the lesson's code."""
     notebook, _, rest = arg.partition(".")
     name, _, scale = rest.partition(".")
-    if not name or scale not in ("", "full", "paper"):
-        raise ProseError(f"setting:{arg}: write setting:NOTEBOOK.NAME or setting:NOTEBOOK.NAME."
-                         "paper, e.g. setting:08_resnet.EPOCHS")
+    if not name or scale not in ("", *SCALES):
+        raise ProseError(f"setting:{arg}: write setting:NOTEBOOK.NAME, or .paper or .fast after "
+                         "it, e.g. setting:08_resnet.EPOCHS")
     settings = lesson_settings(root, notebook)
     if name not in settings:
         raise ProseError(f"setting:{arg}: notebooks/{notebook}.ipynb assigns no {name} = ... if "
-                         f"PAPER_SCALE else ...pick(full=..., fast=...) (it has: "
-                         f"{', '.join(settings) or 'none'})")
-    found = settings[name][scale == "paper"]
+                         f"PAPER_SCALE else ...pick(full=..., fast=...) and no upper-case "
+                         f"constant of that name (it has: {', '.join(settings) or 'none'})")
+    found = settings[name][scale or "full"]
     if found is None:
         raise ProseError(f"setting:{arg} is None in the lesson's code (its default: all images, "
                          "the recipe's epochs): quote the default's own source")
