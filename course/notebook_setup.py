@@ -101,6 +101,53 @@ def default_source(root) -> str:
     return ".."
 
 
+#: Where a notebook of the release opens on a hosted kernel, by service: each takes the GitHub
+#: ``OWNER/REPO``, the release's tag and the notebook's path in the repository.
+LAUNCH = {
+    "Colab": "https://colab.research.google.com/github/{repo}/blob/{tag}/{path}",
+    "Kaggle": "https://kaggle.com/kernels/welcome?src=https://github.com/{repo}/blob/{tag}/{path}",
+    "Binder": "https://mybinder.org/v2/gh/{repo}/{tag}?urlpath=lab/tree/{path}",
+}
+
+
+def github_release(root) -> tuple[str, str] | None:
+    """``("OWNER/REPO", "vVERSION")``: the GitHub repository ``pyproject.toml`` names
+    (``[project.urls]`` ``Repository``) and the release's tag, or None where it names none (the
+    hosted services open notebooks from GitHub only)."""
+    project = _project(Path(root)) or {}
+    urls = {key.lower(): value for key, value in project.get("urls", {}).items()}
+    url = urls.get("repository") or urls.get("source") or ""
+    found = re.match(r"^https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?$", url)
+    if not found or not project.get("version"):
+        return None
+    return found[1], f"v{project['version']}"
+
+
+def launch_links(root, path: str) -> dict[str, str]:
+    """``{service: URL}`` that opens the notebook ``path`` (relative to the repository's root)
+    of the release on Colab, Kaggle and Binder; ``{}`` where ``github_release`` is None."""
+    release = github_release(root)
+    if release is None:
+        return {}
+    repo, tag = release
+    return {name: url.format(repo=repo, tag=tag, path=path) for name, url in LAUNCH.items()}
+
+
+def site_launch_options(root) -> dict:
+    """sphinx-book-theme's ``html_theme_options`` for the site's launch buttons (Colab and
+    Binder on every executed notebook, at the release's tag) and repository button; ``{}``
+    where ``github_release`` is None."""
+    release = github_release(root)
+    if release is None:
+        return {}
+    repo, tag = release
+    return {"repository_url": f"https://github.com/{repo}", "repository_branch": tag,
+            "path_to_docs": "", "use_repository_button": True,
+            "launch_buttons": {"colab_url": "https://colab.research.google.com",
+                               "binderhub_url": "https://mybinder.org",
+                               "notebook_interface": "jupyterlab"}}
+
+
 def cell_source(version: str, data, source: str) -> str:
     """The set-up cell's text for a release ``version``, the notebook's ``data`` sets and the
     default install ``source``."""

@@ -20,6 +20,7 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 
 from course import config as course_config  # noqa: E402
+from course import notebook_setup  # noqa: E402
 
 FAST = course_config.is_fast()
 # kernels inherit this process's environment: let IPython use its inline backend (CI exports
@@ -78,6 +79,9 @@ html_theme_options = {
     "show_toc_level": 2,
     "use_download_button": True,
     "home_page_in_toc": True,
+    # Colab and Binder buttons on the lessons, at the release's tag, once pyproject.toml names the
+    # project's GitHub repository ([project.urls] Repository); none until then
+    **notebook_setup.site_launch_options(ROOT),
 }
 html_last_updated_fmt = None
 

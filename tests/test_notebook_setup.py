@@ -119,6 +119,58 @@ def test_default_source_is_the_repository_at_the_release_tag_where_one_is_config
         "1.2.3", (), notebook_setup.default_source(tmp_path))
 
 
+def _project_with(tmp_path, repository: str | None):
+    urls = f'[project.urls]\nRepository = "{repository}"\n' if repository else ""
+    (tmp_path / "pyproject.toml").write_text(
+        f'[project]\nname = "course"\nversion = "1.2.3"\n{urls}')
+    return tmp_path
+
+
+LESSON = "notebooks/02_mnist_two_layer_cnn.ipynb"
+
+
+def test_launch_links_open_the_release_of_a_github_repository(tmp_path):
+    """The addresses each service documents for a notebook on GitHub (Colab's /github/ path,
+    Kaggle's kernels/welcome?src=, Binder's /v2/gh/ with urlpath), at the release's tag."""
+    root = _project_with(tmp_path, "https://github.com/team/course.git")
+    assert notebook_setup.github_release(root) == ("team/course", "v1.2.3")
+    assert notebook_setup.launch_links(root, LESSON) == {
+        "Colab": "https://colab.research.google.com/github/team/course/blob/v1.2.3/" + LESSON,
+        "Kaggle": ("https://kaggle.com/kernels/welcome?src=https://github.com/team/course/blob/"
+                   "v1.2.3/" + LESSON),
+        "Binder": "https://mybinder.org/v2/gh/team/course/v1.2.3?urlpath=lab/tree/" + LESSON}
+    options = notebook_setup.site_launch_options(root)
+    # sphinx-book-theme builds its Colab button as {colab_url}/github/{org}/{repo}/blob/{branch}/
+    # {path_to_docs}{page}: the same address as the README's link
+    theme_colab = (f"{options['launch_buttons']['colab_url']}/github/"
+                   f"{options['repository_url'].split('github.com/')[1]}/blob/"
+                   f"{options['repository_branch']}/{options['path_to_docs']}{LESSON}")
+    assert theme_colab == notebook_setup.launch_links(root, LESSON)["Colab"]
+
+
+@pytest.mark.parametrize("repository", [None, "https://example.org/team/course",
+                                        "https://github.com/team"])
+def test_no_launch_links_without_a_github_repository(tmp_path, repository):
+    root = _project_with(tmp_path, repository)
+    assert notebook_setup.github_release(root) is None
+    assert notebook_setup.launch_links(root, LESSON) == {}
+    assert notebook_setup.site_launch_options(root) == {}
+
+
+def test_the_readme_renders_the_launch_links_from_pyproject(tmp_path):
+    from course import prose
+
+    root = _project_with(tmp_path, "https://github.com/team/course")
+    (root / "notebooks").mkdir()
+    (root / LESSON).write_text("{}")
+    assert prose.value(f"launch:{LESSON}", root=root) == " · ".join(
+        f"[{name}]({url})" for name, url in notebook_setup.launch_links(root, LESSON).items())
+    assert "names no GitHub repository" in prose.value(f"launch:{LESSON}",
+                                                       root=_project_with(root, None))
+    with pytest.raises(prose.ProseError, match="no notebook there"):
+        prose.value("launch:notebooks/99_none.ipynb", root=root)
+
+
 def test_a_replaced_module_the_kernel_had_loaded_asks_for_a_restart(capsys):
     import numpy
 

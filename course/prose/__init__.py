@@ -26,12 +26,16 @@ Keys (what follows ``number:``; an optional format after a space, see
   a list (``runs.*.settings.*.test_acc``);
 - ``code:MODULE.NAME``: a constant of the package (``code:course.grading.checks.MNIST_MAX_ERROR``);
 - ``setting:NOTEBOOK.NAME``: a setting of the lesson's own code in full mode,
-  ``setting:NOTEBOOK.NAME.paper`` with ``PAPER_SCALE = True``: the literal a code cell assigns,
-  ``NAME = PAPER if PAPER_SCALE else course.config.pick(full=FULL, fast=FAST)`` (or
-  ``NAME = pick(full=FULL, ...)``, the same in both); ``None`` (the lesson's default: all images,
-  the recipe's epochs) is an error, quote the default's own source;
+  ``setting:NOTEBOOK.NAME.paper`` with ``PAPER_SCALE = True``, ``setting:NOTEBOOK.NAME.fast`` in
+  fast mode: the literal a code cell assigns,
+  ``NAME = PAPER if PAPER_SCALE else course.config.pick(full=FULL, fast=FAST)`` (either part
+  alone, or an upper-case ``NAME = LITERAL``, the same at every scale); ``None`` (the lesson's
+  default: all images, the recipe's epochs) is an error, quote the default's own source;
 - ``model:NAME.params``: the parameters of the registered model ``NAME`` as ``create`` builds it,
-  ``model:NAME.params.LAYER`` those of one layer.
+  ``model:NAME.params.LAYER`` those of one layer;
+- ``launch:PATH``: links that open the notebook ``PATH`` of the release on Colab, Kaggle and
+  Binder, from ``pyproject.toml``'s GitHub ``Repository``; where there is none, a sentence that
+  says so (no format).
 
 Arithmetic between sources: the format may start with steps, applied left to right (no
 precedence, no parentheses), each ``*X``, ``/X``, ``+X`` or ``-X`` with ``X`` a number or another
@@ -128,9 +132,11 @@ def value(key: str, spec: str | None = None, root: Path = Path(".")) -> str:
         return sources.lessons(root, arg)
     if kind in ("result", "code", "setting", "model") and arg:
         return formatted(_raw(kind, arg, root), spec, _operand(root))
+    if kind == "launch" and arg and not spec:
+        return sources.launch(root, arg)
     raise ProseError(f"unknown key {key!r}: use recipe:NAME[.FIELD], lesson:NOTEBOOK, "
                      "lessons:longest, result:FILE#PATH, code:MODULE.NAME, setting:NOTEBOOK.NAME"
-                     "[.paper] or model:NAME.params[.LAYER]")
+                     "[.paper|.fast], model:NAME.params[.LAYER] or launch:PATH")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -239,3 +239,19 @@ def model(arg: str) -> int:
         return found.get_layer(layer).count_params()
     except ValueError:
         raise ProseError(f"model:{arg}: {name} has no layer {layer!r}") from None
+
+
+def launch(root: Path, path: str) -> str:
+    """``launch:PATH``: Markdown links that open the notebook ``PATH`` of the release on Colab,
+    Kaggle and Binder (``course.notebook_setup.launch_links``), or a sentence saying why there
+    are none."""
+    from course import notebook_setup
+
+    if not (Path(root) / path).is_file() or not path.endswith(".ipynb"):
+        raise ProseError(f"launch:{path}: no notebook there (a path from the repository's root, "
+                         "e.g. launch:notebooks/02_mnist_two_layer_cnn.ipynb)")
+    links = notebook_setup.launch_links(root, path)
+    if not links:
+        return ("none yet: `pyproject.toml` names no GitHub repository (`[project.urls]` "
+                "`Repository`)")
+    return " · ".join(f"[{name}]({url})" for name, url in links.items())
