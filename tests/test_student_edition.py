@@ -7,6 +7,8 @@
 2. A venv with Jupyter and the course's dependencies but not the course (as a hosted kernel): a
    lesson's generated set-up cell installs the course from a wheel of the bundle
    (``COURSE_INSTALL_SOURCE``, the same code path as any other source) and fetches its data.
+   Then the restart path, end to end: a kernel that loaded an older ``tqdm`` before the set-up
+   cell is told to restart (naming ``tqdm``); after the restart the cell does nothing.
 
 Heavy (two venvs from uv's cache, four kernels): runs where ``CI`` is set (``.ci/run``, so in
 ``make test`` there) or with ``COURSE_STUDENT_TESTS=1``; skipped elsewhere.
@@ -175,3 +177,29 @@ def test_the_setup_cell_installs_the_course_on_a_kernel_without_it(bundle, tmp_p
     assert run.returncode != 0
     assert "Could not install the course from" in run.stderr
     assert "COURSE_INSTALL_SOURCE" in run.stderr
+
+    # A kernel that had already loaded a module the course needs newer (Colab preloads NumPy,
+    # say): the set-up cell installs, then says to restart, naming the module; after the
+    # restart (a fresh kernel) it does nothing, and the new module is the one imported.
+    uv("pip", "install", "--quiet", "--python", python, "tqdm==4.65.0")  # course: tqdm>=4.66
+    setup = next(c for c in nbformat.read(lesson, as_version=4).cells
+                 if notebook_setup.is_setup_cell(c))
+    preloaded = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import tqdm  # loaded before the set-up cell"),
+        nbformat.v4.new_code_cell(setup.source),
+        nbformat.v4.new_code_cell("import course, tqdm\nprint('tqdm', tqdm.__version__)")])
+    preloaded.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                        "language": "python"}
+    notebook = tmp_path / "notebooks" / "preloaded.ipynb"  # the set-up cell's folder
+    notebook.parent.mkdir()
+    nbformat.write(preloaded, notebook)
+    first = subprocess.run([str(bin_dir / "jupyter"), "nbconvert", "--to", "notebook",
+                            "--execute", str(notebook), "--output-dir", str(tmp_path / "r1")],
+                           capture_output=True, text=True, env=environ, timeout=600)
+    assert first.returncode != 0
+    assert "RestartRequired" in first.stderr and "Restart the kernel now" in first.stderr
+    assert "tqdm 4.65.0 -> " in first.stderr
+    after = execute(bin_dir, notebook, tmp_path / "r2", environ)
+    assert setup_output(after) == ""  # the course is there now: the cell does nothing
+    printed = "".join("".join(o.get("text", "")) for o in after["cells"][2]["outputs"])
+    assert printed.startswith("tqdm ") and not printed.startswith("tqdm 4.65"), printed
