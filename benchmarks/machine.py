@@ -35,24 +35,9 @@ def load_average() -> float:
         return float("nan")
 
 
-def matmul_gflops(dtype: str = "float32", n: int = 2048, repeats: int = 5) -> float:
-    """Best of ``repeats`` n x n matmuls, in GFLOP/s (2 n^3 FLOPs each), TensorFlow, all cores."""
-    import tensorflow as tf
-
-    a = tf.random.normal((n, n), dtype=tf.float32)
-    b = tf.random.normal((n, n), dtype=tf.float32)
-    a, b = tf.cast(a, dtype), tf.cast(b, dtype)
-    (a @ b).numpy()  # warm up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        (a @ b).numpy()
-        best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best / 1e9
-
-
 def describe(measure_peaks: bool = True) -> dict:
     from course import precision
+    from course.grading.notebooks.speed import matmul_gflops
 
     facts = {"cpu": cpu_model(), "cores": cores(), "native_bfloat16": precision.native_bfloat16(),
              "load_average_1min": load_average(), "python": platform.python_version()}

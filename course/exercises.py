@@ -282,8 +282,9 @@ def time_limit(measured_s: float) -> int:
 
 
 def grading_metadata(root, stem: str) -> dict | None:
-    """``{"time_limit_s", "measured_s", "measured_on"}`` for ``metadata.course`` of exercise
-    ``stem``, from ``COSTS``; None where the exercise was never measured (the autograders then
+    """``{"time_limit_s", "measured_s", "measured_on"}`` and the measuring machine's rates
+    (``speed.rates``: the autograders scale the limit to their own machine) for
+    ``metadata.course`` of exercise ``stem``, from ``COSTS``; None where the exercise was never measured (the autograders then
     use their default limit); ``...`` (Ellipsis) where the tree has no ``COSTS`` file at all (a
     copy without ``benchmarks/``: keep the limits the solution records)."""
     import json
@@ -294,9 +295,12 @@ def grading_metadata(root, stem: str) -> dict | None:
     cost = json.loads(path.read_text()).get(stem)
     if not cost or cost.get("status") != "completed":
         return None
+    from course.grading.notebooks import speed
+
     machine = cost.get("machine", {})
     return {"time_limit_s": time_limit(cost["seconds"]), "measured_s": cost["seconds"],
-            "measured_on": f"{machine.get('cpu', '?')}, {cost.get('date', '?')}"}
+            "measured_on": f"{machine.get('cpu', '?')}, {cost.get('date', '?')}",
+            **speed.rates(machine)}
 
 
 def generate(root=".") -> list[tuple[Path, dict]]:

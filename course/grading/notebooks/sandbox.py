@@ -384,9 +384,13 @@ def kernel_env() -> dict:
 def limits_for_notebook(notebook, base: NotebookLimits | None = None) -> NotebookLimits:
     """The notebook's limits: ``base``, with the time limit the exercise states
     (``metadata.course.time_limit_s``, written by ``exercises --write`` from the exercise's
-    measured cost) unless ``base`` set one of its own."""
+    measured cost), scaled to this machine's speed (``speed.slowdown``), unless ``base`` set one
+    of its own."""
+    from course.grading.notebooks import speed
+
     base = base or NotebookLimits()
-    limit = notebook.metadata.get("course", {}).get("time_limit_s")
+    stated = notebook.metadata.get("course", {})
+    limit = stated.get("time_limit_s")
     if isinstance(limit, (int, float)) and limit > 0 and base.time_s == NotebookLimits().time_s:
-        base = replace(base, time_s=float(limit))
+        base = replace(base, time_s=round(float(limit) * speed.slowdown(stated)))
     return base
