@@ -22,7 +22,7 @@ it ran on).
 The score is ``(killed + timeout) / (mutants - equivalent)``: a mutant no test can tell from
 the original (``equivalent`` in ``mutation_notes.toml``, each with why) cannot be killed and is
 not counted.
-About an hour for the 1,615 mutants on 2 cores.
+About 50 minutes for the 2,173 mutants on 2 cores.
 """
 from __future__ import annotations
 
