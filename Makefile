@@ -5,7 +5,7 @@
 #   make check-install  the dependencies resolve for Python 3.13 from wheels alone (no install)
 #   make test-oldest  the backend-neutral tests, the grading checks and two notebooks with the
 #               oldest TensorFlow/Keras pair pyproject.toml allows, in .venv-oldest (on request)
-#   make mutation  mutation testing of the numerics the course writes (mutmut, about an hour;
+#   make mutation  mutation testing of the numerics the course writes (mutmut, about 50 minutes;
 #               benchmarks/results/mutation.md), on request
 #   make site   the course site (lessons executed in full mode, exercises, API) in docs/_build;
 #               COURSE_FAST=1 make site for a quick build (lessons in fast mode)
@@ -140,7 +140,7 @@ check-install: $(BIN)/.installed
 
 # Mutation testing of the numerics the course writes by hand (issue 34): mutmut, module by module
 # with each module's own test files, one mutant at a time (benchmarks/mutation.py; settings in
-# pyproject.toml's [tool.mutmut]). Writes benchmarks/results/mutation.{json,md}; about an hour on
+# pyproject.toml's [tool.mutmut]). Writes benchmarks/results/mutation.{json,md}; about 50 minutes on
 # 2 shared cores (1,615 mutants). On request, not part of make test or CI.
 mutation: $(BIN)/.installed
 	$(BIN)/python benchmarks/mutation.py $(MODULES)
