@@ -141,7 +141,7 @@ check-install: $(BIN)/.installed
 # Mutation testing of the numerics the course writes by hand (issue 34): mutmut, module by module
 # with each module's own test files, one mutant at a time (benchmarks/mutation.py; settings in
 # pyproject.toml's [tool.mutmut]). Writes benchmarks/results/mutation.{json,md}; about 50 minutes on
-# 2 shared cores (1,615 mutants). On request, not part of make test or CI.
+# 2 shared cores (2,173 mutants). On request, not part of make test or CI.
 mutation: $(BIN)/.installed
 	$(BIN)/python benchmarks/mutation.py $(MODULES)
 
