@@ -197,8 +197,9 @@ def lesson_tree(tree):
 
 def test_settings_come_from_the_lessons_own_code(lesson_tree):
     settings = prose.lesson_settings(lesson_tree, "08_x")
-    assert settings == {  # LATER: computed, not a setting; %magic skipped; lower: not a constant
+    assert settings == {  # %magic skipped; lower: not a constant
         "PAPER_SCALE": {"full": False, "paper": False, "fast": False},
+        "LATER": {"full": 3, "fast": 3},  # computed at paper scale: that scale is left out
         "EPOCHS": {"full": 4, "paper": 30, "fast": 1},
         "N_TRAIN": {"full": 6000, "paper": None, "fast": 1024},
         "WIDTHS": {"full": (32, 64), "paper": (32, 64), "fast": (8, 16)},
@@ -214,9 +215,11 @@ def test_settings_come_from_the_lessons_own_code(lesson_tree):
         value("setting:08_x.N_TRAIN.paper")
     with pytest.raises(prose.ProseError, match="assigns no BATCH = "):
         value("setting:08_x.BATCH")
+    with pytest.raises(prose.ProseError, match="computes LATER at that scale"):
+        value("setting:08_x.LATER.paper")
     with pytest.raises(prose.ProseError, match="assigns no lower = "):
         value("setting:08_x.lower")
-    with pytest.raises(prose.ProseError, match="no lesson"):
+    with pytest.raises(prose.ProseError, match="no lesson or solution"):
         value("setting:09_none.EPOCHS")
     with pytest.raises(prose.ProseError, match="write setting:NOTEBOOK.NAME"):
         value("setting:08_x.EPOCHS.slow")
@@ -370,3 +373,24 @@ def test_a_marker_quoted_as_code_is_documentation_not_a_marker():
     assert prose.render(text) == text and prose.spans(text) == []
     text = "`code` then <!-- number:recipe:lenet5.epochs -->?<!-- /number --> and `more\ncode`"
     assert prose.render(text) == text.replace("?", "10")
+
+
+def test_an_exercise_quotes_its_solutions_settings_and_the_bars_benchmark():
+    """Exercises 04 and 08 quote the settings of their solutions' own code (``setting:`` reads
+    ``solutions/`` for an exercise) and the runs of benchmarks/exercise_bars.py, no measurement
+    typed by hand."""
+    value = functools.partial(prose.value, root=ROOT)
+    assert (value("setting:04_build_the_classics.EPOCHS.fast"),
+            value("setting:04_build_the_classics.EPOCHS")) == ("3", "8")
+    assert value("setting:08_transfer_learning.MARGIN", "*100 .0f") == "3"
+    with pytest.raises(prose.ProseError, match="computes N_TRAIN at that scale"):
+        value("setting:04_build_the_classics.N_TRAIN.fast")  # fast=len(x_train)
+    for notebook, typed in (("04_build_the_classics", ["40.2", "68.9%", "71.7%", "2,048 images"]),
+                            ("08_transfer_learning", ["75.3%", "65.3%", "+9.9", "50-56%"])):
+        text = (ROOT / "solutions" / f"{notebook}.ipynb").read_text()
+        assert f"number:result:exercise_bars.json#exercises.{notebook}." in text
+        cells = json.loads(text)["cells"]
+        reader = re.sub(r"<!-- number:[^>]*-->.*?<!-- /number -->", "#", "\n".join(
+            "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"), flags=re.S)
+        for number in typed:
+            assert number not in reader, (notebook, number)

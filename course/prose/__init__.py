@@ -25,7 +25,8 @@ Keys (what follows ``number:``; an optional format after a space, see
   (``final.test_accuracy``, ``curve.-1.train_s``); a ``*`` in the path takes every item there,
   a list (``runs.*.settings.*.test_acc``);
 - ``code:MODULE.NAME``: a constant of the package (``code:course.grading.checks.MNIST_MAX_ERROR``);
-- ``setting:NOTEBOOK.NAME``: a setting of the lesson's own code in full mode,
+- ``setting:NOTEBOOK.NAME``: a setting of the lesson's own code (an exercise's: its solution's)
+  in full mode,
   ``setting:NOTEBOOK.NAME.paper`` with ``PAPER_SCALE = True``, ``setting:NOTEBOOK.NAME.fast`` in
   fast mode: the literal a code cell assigns,
   ``NAME = PAPER if PAPER_SCALE else course.config.pick(full=FULL, fast=FAST)`` (either part

@@ -160,15 +160,18 @@ SCALES = ("full", "paper", "fast")
 
 def lesson_settings(root: Path, notebook: str) -> dict[str, dict]:
     """``{NAME: {"full": ..., "paper": ..., "fast": ...}}``: each setting a code cell of
-    ``notebooks/NOTEBOOK.ipynb`` assigns as ``NAME = PAPER if PAPER_SCALE else FULL``,
-    ``NAME = pick(full=FULL, fast=FAST)`` (or both: ``PAPER if PAPER_SCALE else pick(...)``) or,
-    for an upper-case ``NAME``, a plain literal (the same at every scale). Every value is a
-    literal; a scale the code does not choose takes the full value."""
+    ``notebooks/NOTEBOOK.ipynb`` (an exercise: ``solutions/NOTEBOOK.ipynb``) assigns as
+    ``NAME = PAPER if PAPER_SCALE else FULL``, ``NAME = pick(full=FULL, fast=FAST)`` (or both:
+    ``PAPER if PAPER_SCALE else pick(...)``) or, for an upper-case ``NAME``, a plain literal (the
+    same at every scale). The full value is a literal; a scale whose value the code computes
+    (``fast=len(x_train)``) is left out; a scale the code does not choose takes the full value."""
     path = Path(root) / "notebooks" / f"{notebook}.ipynb"
+    if not path.exists():  # an exercise: its solution holds the code
+        path = Path(root) / "solutions" / f"{notebook}.ipynb"
     try:
         cells = json.loads(path.read_text())["cells"]
     except FileNotFoundError:
-        raise ProseError(f"no lesson {path}") from None
+        raise ProseError(f"no lesson or solution {notebook}.ipynb") from None
     found: dict[str, dict] = {}
     for cell in cells:
         if cell["cell_type"] != "code":
@@ -189,10 +192,14 @@ def lesson_settings(root: Path, notebook: str) -> dict[str, dict]:
                 continue  # neither a choice of scale nor an upper-case constant
             full = picked.get("full", expr)
             nodes = {"full": full, "paper": paper or full, "fast": picked.get("fast", full)}
-            try:
-                found[name] = {scale: ast.literal_eval(v) for scale, v in nodes.items()}
-            except ValueError:
-                continue  # not literals: a computed value, not a setting
+            values = {}
+            for scale, node in nodes.items():
+                try:
+                    values[scale] = ast.literal_eval(node)
+                except ValueError:
+                    continue  # computed at this scale (``fast=len(x_train)``): no setting there
+            if "full" in values:
+                found[name] = values
     return found
 
 
@@ -208,6 +215,9 @@ def setting(root: Path, arg: str) -> object:
         raise ProseError(f"setting:{arg}: notebooks/{notebook}.ipynb assigns no {name} = ... if "
                          f"PAPER_SCALE else ...pick(full=..., fast=...) and no upper-case "
                          f"constant of that name (it has: {', '.join(settings) or 'none'})")
+    if (scale or "full") not in settings[name]:
+        raise ProseError(f"setting:{arg}: the lesson's code computes {name} at that scale (not a "
+                         "literal): quote what it is computed from")
     found = settings[name][scale or "full"]
     if found is None:
         raise ProseError(f"setting:{arg} is None in the lesson's code (its default: all images, "
