@@ -44,6 +44,7 @@ def test_the_exercise_metadata_keeps_the_measuring_machines_rates(tmp_path):
     (104.1, True, 2.0),    # half its float32 rate
     (104.1, False, 3.94),  # and no native bfloat16: float32 there, bfloat16 here (x1.97)
     (416.4, False, 1.0),   # faster even without bfloat16: never below the stated limit
+    (1.0, False, speed.MAX_SLOWDOWN),  # capped: a machine 400x slower, or a rate made up
 ])
 def test_the_slowdown_is_the_ratio_of_training_rates(local, native, expected):
     stated = {"measured_gflops_float32": 208.2, "measured_bfloat16_speedup": 1.97}
@@ -81,3 +82,20 @@ def test_the_shipped_exercises_record_their_rates():
         stated = nbformat.read(path, as_version=4).metadata.get("course", {})
         assert stated.get("time_limit_s", 0) >= 180, path.name
         assert stated.get("measured_gflops_float32", 0) > 0, path.name
+
+
+def test_nbgrader_reads_the_limit_from_the_instructors_copy_never_the_students(tmp_path):
+    """nbgrader grades the student's copy, whose notebook metadata the student can edit: a
+    limit read from it would let a submission stall the batch for as long as it likes."""
+    from course.grading.notebooks.nbgrader_support import instructor_notebook
+
+    source = tmp_path / "source" / "03_x"
+    source.mkdir(parents=True)
+    nbformat.write(_notebook(time_limit_s=180), source / "03_x.ipynb")
+    resources = {"nbgrader": {"assignment": "03_x", "notebook": "03_x"}}
+    assert sandbox.limits_for_notebook(instructor_notebook(tmp_path, resources)).time_s == 180
+    # no instructor's copy (or a name that climbs out of source/): the defaults, not the student's
+    for other in ({"assignment": "03_x", "notebook": "missing"},
+                  {"assignment": "..", "notebook": "03_x/03_x"}, {}):
+        found = instructor_notebook(tmp_path, {"nbgrader": other})
+        assert sandbox.limits_for_notebook(found).time_s == sandbox.NotebookLimits().time_s

@@ -43,6 +43,21 @@ class FastModeRefused(RuntimeError):
     pass
 
 
+def instructor_notebook(root, resources: dict, source_directory: str = "source"):
+    """The instructor's copy (``ROOT/source/ASSIGNMENT/NOTEBOOK.ipynb``) of the notebook nbgrader
+    is grading, whose metadata holds the exercise's time limit; an empty notebook (the default
+    limits) where there is none. Never the student's copy: its metadata is the student's to
+    edit, and a limit read from it would let one notebook stall the batch."""
+    import nbformat
+
+    info = resources.get("nbgrader", {}) if isinstance(resources, dict) else {}
+    assignment, notebook = str(info.get("assignment", "")), str(info.get("notebook", ""))
+    path = Path(root) / source_directory / assignment / f"{notebook}.ipynb"
+    if assignment and notebook and "/" not in assignment + notebook and path.is_file():
+        return nbformat.read(path, as_version=4)
+    return nbformat.v4.new_notebook()
+
+
 class SandboxedExecute(Execute):
     """nbgrader's ``Execute`` with the kernel in the course's sandbox and a time limit for the
     whole notebook (the exercise's ``metadata.course.time_limit_s``)."""
@@ -76,7 +91,10 @@ class SandboxedExecute(Execute):
             raise RuntimeError(f"{problem}, so nbgrader would run students' notebooks as you. "
                                + install_hint().replace("pass --no-sandbox",
                                                         "set COURSE_NO_SANDBOX=1"))
-        limits = limits_for_notebook(nb)
+        root_dir = getattr(getattr(self, "coursedir", None), "root", None) or os.getcwd()
+        limits = limits_for_notebook(instructor_notebook(
+            root_dir, resources, getattr(getattr(self, "coursedir", None), "source_directory",
+                                         "source")))
         env = {**kernel_env(), "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION",
                                                                      "autograde"),
                "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -15,6 +15,10 @@ from __future__ import annotations
 import functools
 import time
 
+#: The most a stated limit is stretched: a grading machine this much slower than the measuring
+#: one, or a rate that was not measured but written by hand, stops there.
+MAX_SLOWDOWN = 8.0
+
 
 def matmul_gflops(dtype: str = "float32", n: int = 2048, repeats: int = 5) -> float:
     """Best of ``repeats`` n x n matmuls, in GFLOP/s (2 n^3 FLOPs each), TensorFlow, all
@@ -55,9 +59,9 @@ def rates(facts: dict) -> dict:
 
 def slowdown(course_metadata: dict, local_gflops: float | None = None,
              native_bfloat16: bool | None = None) -> float:
-    """How many times longer this machine needs than the measuring one (at least 1; 1 where
-    the metadata records no rate). ``local_gflops`` and ``native_bfloat16`` default to this
-    machine's, measured."""
+    """How many times longer this machine needs than the measuring one: at least 1, at most
+    ``MAX_SLOWDOWN``, and 1 where the metadata records no rate. ``local_gflops`` and
+    ``native_bfloat16`` default to this machine's, measured."""
     measured = course_metadata.get("measured_gflops_float32")
     if not isinstance(measured, (int, float)) or measured <= 0:
         return 1.0
@@ -69,4 +73,4 @@ def slowdown(course_metadata: dict, local_gflops: float | None = None,
     if native_bfloat16 or not isinstance(speedup, (int, float)):
         speedup = 1.0
     local = local_float32_gflops() if local_gflops is None else local_gflops
-    return max(1.0, measured * max(1.0, speedup) / local)
+    return min(MAX_SLOWDOWN, max(1.0, measured * max(1.0, speedup) / local))
