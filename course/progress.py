@@ -1,4 +1,4 @@
-"""Progress on long jobs: one helper for the whole package, built on tqdm.
+"""Progress on long jobs: one helper for the whole package, built on tqdm. In use::
 
     from course import progress
 

@@ -66,6 +66,9 @@ myst_heading_anchors = 3
 autosummary_generate = True
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_member_order = "bysource"
+# Keras' callback hooks carry Google-style docstrings that this site does not parse: methods
+# the course does not document itself show none
+autodoc_inherit_docstrings = False
 autodoc_typehints = "description"
 napoleon_google_docstring = False
 

@@ -1,9 +1,11 @@
 """Batch normalization written out (Ioffe & Szegedy 2015, Algorithm 1), with ``keras.ops`` only.
 
-For a mini-batch B = {x_1..x_m} of one channel:
+For a mini-batch B = {x_1..x_m} of one channel::
+
     mu_B = 1/m sum x_i;  sigma2_B = 1/m sum (x_i - mu_B)^2          (mini-batch mean, variance)
     x_hat_i = (x_i - mu_B) / sqrt(sigma2_B + epsilon)                 (normalize)
     y_i = gamma * x_hat_i + beta                                      (scale and shift)
+
 At inference the moving averages replace mu_B and sigma2_B. Same arguments and defaults as
 ``keras.layers.BatchNormalization``; the tests check it matches that layer.
 """

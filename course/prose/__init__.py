@@ -48,7 +48,7 @@ item. An operand key stands for its value (``recipe:NAME.FIELD``, ``result:``, `
 (``recipe:cifar10_cnn.epochs /setting:11_cifar10_cnn.EPOCHS .0f``: how many times full mode's
 epochs ``PAPER_SCALE`` trains).
 
-Files: ``README.md``, ``CONTRIBUTING.md``, ``docs/*.md`` and the Markdown cells of
+Files: ``README.md``, ``CONTRIBUTING.md``, ``student/README.md``, ``docs/*.md`` and the Markdown cells of
 ``notebooks/``, ``solutions/`` and ``exercises/`` (the same text as their solutions, so
 ``exercises --check`` stays clean).
 
@@ -82,7 +82,7 @@ _built = built
 
 OPEN = re.compile(r"<!-- number:(?P<key>[^\s>]*)(?: (?P<format>[^>]*?))? -->")
 CLOSE = "<!-- /number -->"
-MARKDOWN_FILES = ("README.md", "CONTRIBUTING.md", "docs/*.md")
+MARKDOWN_FILES = ("README.md", "CONTRIBUTING.md", "student/README.md", "docs/*.md")
 NOTEBOOK_DIRS = ("notebooks", "solutions", "exercises")
 
 
