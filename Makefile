@@ -105,7 +105,8 @@ test-jax: $(BIN)/.installed-jax
 # the data, doctor, grading and widget tests, and one lesson and one solution under nbval, in
 # fast mode. Measured on 2 shared cores (a benchmark running beside it, nice'd, one worker):
 # 142 s in all, 30 s of it creating the venv with uv's cache warm and 110 s of pytest
-# (benchmarks/results/oldest_versions.md). Run on request, not by .ci/run: CI's time is spent.
+# (benchmarks/results/oldest_versions.md). On request: make test-oldest, or
+# COURSE_OLDEST_TESTS=1 bash .ci/run (CI's own 10 minutes are spent).
 # OLDEST_WORKERS=1 where the machine is shared; a Makefile edit reinstalls (the pins live here).
 OLDEST_VENV ?= .venv-oldest
 OLDEST_PINS = "tensorflow==2.20.*" "keras==3.13.*"
