@@ -18,10 +18,10 @@ BIN := $(VENV)/bin
 
 # The figures in these comments are the A/B measurements that chose each setting; the suite's
 # and the lessons' timings by CPU are benchmarks/results/ci.md and lessons.md.
-# Installs go through uv (installed into the venv first), a Rust pip, faster than pip
-# with both caches warm (the same versions, compared by `pip freeze`; measured by
-# benchmarks/install_time.py, results/install.json). If uv fails (a platform without its wheel, a package mirror set
-# for pip only, in pip.conf or PIP_INDEX_URL, which uv does not read), pip does the install.
+# Installs go through uv (installed into the venv first), a Rust pip, faster than pip with both
+# caches warm (the same versions, compared by `pip freeze`; measured by benchmarks/install_time.py,
+# results/install.json). If uv fails (a platform without its wheel, a package mirror set for pip
+# only, in pip.conf or PIP_INDEX_URL, which uv does not read), pip does the install.
 # --compile-bytecode: as pip does, so that no process compiles TensorFlow's modules at import
 # (TensorFlow's import took 11 s instead of 4.4, and on this machine, which sets
 # PYTHONDONTWRITEBYTECODE, `make test` 539 s instead of ~420).
@@ -157,7 +157,8 @@ site: $(BIN)/.installed-site
 # the browser test of the site (builds it in fast mode; needs chromium and chromium-driver), and
 # the launch buttons of a one-page site (seconds)
 site-test: $(BIN)/.installed-site
-	COURSE_SITE_TESTS=1 $(BIN)/python -m pytest -p no:cacheprovider tests/test_site.py tests/test_site_launch.py
+	COURSE_SITE_TESTS=1 $(BIN)/python -m pytest -p no:cacheprovider tests/test_site.py \
+		tests/test_site_launch.py
 
 exercises: $(BIN)/.installed
 	$(BIN)/python -m course notebooks --write

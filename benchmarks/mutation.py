@@ -41,8 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import machine  # noqa: E402 - benchmarks/machine.py, beside this file
-from mutation_report import EQUIVALENT, KILLED_BY, NOT_KILLED, scored, write_markdown  # noqa: E402 - path set above
+# both beside this file, importable once its folder is on the path (above): hence E402
+import machine  # noqa: E402
+from mutation_report import EQUIVALENT, KILLED_BY, NOT_KILLED, scored, write_markdown  # noqa: E402
 
 SEP = "\u01c1"  # mutmut's separator in a method's name: xǁClassǁmethod
 

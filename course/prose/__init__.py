@@ -48,8 +48,8 @@ item. An operand key stands for its value (``recipe:NAME.FIELD``, ``result:``, `
 (``recipe:cifar10_cnn.epochs /setting:11_cifar10_cnn.EPOCHS .0f``: how many times full mode's
 epochs ``PAPER_SCALE`` trains).
 
-Files: ``README.md``, ``CONTRIBUTING.md``, ``student/README.md``, ``docs/*.md`` and the Markdown cells of
-``notebooks/``, ``solutions/`` and ``exercises/`` (the same text as their solutions, so
+Files: ``README.md``, ``CONTRIBUTING.md``, ``student/README.md``, ``docs/*.md`` and the Markdown
+cells of ``notebooks/``, ``solutions/`` and ``exercises/`` (the same text as their solutions, so
 ``exercises --check`` stays clean).
 
 Modules, each importing only those below it (``tests/test_layering.py`` walks the graph):
